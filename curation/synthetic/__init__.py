@@ -1,0 +1,1 @@
+"""Deterministic synthetic corpus (images, videos, ground truth) and a misbehaving loopback HTTP server."""

@@ -1,0 +1,150 @@
+"""The Arrow schemas, one per on-disk table, and the workspace schema version they belong to.
+
+Bump SCHEMA_VERSION whenever a change here would make an older gristmill misread a workspace.
+Columns marked nullable=False must always be filled; every other column may be null (a failed sample
+has no width, a sample without a score has a null score).
+"""
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+
+def _f(name: str, type_: pa.DataType, nullable: bool = True, doc: str = "") -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"doc": doc} if doc else None)
+
+
+SAMPLES = pa.schema(
+    [
+        _f("sample_id", pa.string(), False, "stable hash of the normalised URL and caption (32 hex chars)"),
+        _f("url", pa.string(), False, "normalised source URL"),
+        _f("caption", pa.string(), doc="caption after repair (ftfy, HTML entities)"),
+        _f("media_type", pa.string(), False, "image | video | clip"),
+        _f("status", pa.string(), False, "'success' or a failure kind, e.g. 'http_404', 'not_an_image'"),
+        _f("error", pa.string(), doc="human-readable failure message, null on success"),
+        _f("http_status", pa.int32()),
+        _f("width", pa.int32(), doc="stored media width, px"),
+        _f("height", pa.int32(), doc="stored media height, px"),
+        _f("original_width", pa.int32(), doc="width before resizing, px"),
+        _f("original_height", pa.int32(), doc="height before resizing, px"),
+        _f("original_bytes", pa.int64(), doc="size of the downloaded payload, bytes"),
+        _f("sha256", pa.string(), doc="sha256 of the downloaded payload (hex)"),
+        _f("mime_type", pa.string()),
+        _f("duration_s", pa.float64(), doc="videos and clips: duration, seconds"),
+        _f("fps", pa.float64(), doc="videos and clips: average frame rate"),
+        _f("frame_count", pa.int64(), doc="videos and clips"),
+        _f("shard", pa.string(), False, "shard name, e.g. '00012'"),
+        _f("media_path", pa.string(), doc="workspace-relative path of the tar holding the media"),
+        _f("media_offset", pa.int64(), doc="byte offset of the media member's data in media_path"),
+        _f("media_size", pa.int64(), doc="byte size of the stored media member"),
+        _f("extra", pa.string(), doc="JSON object of the input list's carried columns"),
+    ]
+)
+
+CLIPS = pa.schema(
+    [
+        _f("sample_id", pa.string(), False, "the clip's own id"),
+        _f("parent_id", pa.string(), False, "sample_id of the source video"),
+        _f("start_s", pa.float64(), False),
+        _f("end_s", pa.float64(), False),
+        _f("start_frame", pa.int64()),
+        _f("end_frame", pa.int64()),
+        _f("fps", pa.float64()),
+        _f("frame_count", pa.int64()),
+        _f("detector", pa.string(), doc="shot detector and its settings"),
+    ]
+)
+
+# Every score table starts with these; each scorer adds its own value columns (SCORERS below).
+SCORE_KEY_COLUMNS = [
+    _f("sample_id", pa.string(), False),
+    _f("error", pa.string(), doc="why this sample has no scores, null when scored"),
+]
+SCORE_TRAILER_COLUMNS = [
+    _f("scorer_version", pa.string(), False),
+    _f("model_id", pa.string(), doc="model and weights used; contains 'PLACEHOLDER' for random weights"),
+]
+
+SCORERS: dict[str, list[pa.Field]] = {
+    "basic": [
+        _f("width", pa.int32()),
+        _f("height", pa.int32()),
+        _f("aspect_ratio", pa.float64(), doc="width / height"),
+        _f("pixels", pa.int64()),
+        _f("file_bytes", pa.int64()),
+        _f("luma_std", pa.float64(), doc="std of the grey-level image, 0..255"),
+        _f("is_blank", pa.bool_(), doc="near-uniform image (luma_std below the threshold)"),
+    ],
+    "text": [
+        _f("language", pa.string(), doc="ISO 639-1 code from langid"),
+        _f("language_score", pa.float64(), doc="langid probability of that language"),
+        _f("n_chars", pa.int32()),
+        _f("n_words", pa.int32()),
+        _f("repetition", pa.float64(), doc="fraction of words that repeat an earlier word"),
+        _f("is_junk", pa.bool_(), doc="empty, filename-like, URL-like or boilerplate caption"),
+        _f("junk_kind", pa.string(), doc="which junk rule matched, null when not junk"),
+    ],
+    "clip": [
+        _f("clip_score", pa.float64(), doc="cosine similarity of image and caption embeddings"),
+    ],
+}
+
+
+def score_schema(scorer: str) -> pa.Schema:
+    """The full schema of `scores/<scorer>/*.parquet`: key columns, value columns, version columns."""
+    if scorer not in SCORERS:
+        raise KeyError(f"unknown scorer {scorer!r}; known: {', '.join(sorted(SCORERS))}")
+    return pa.schema(SCORE_KEY_COLUMNS + SCORERS[scorer] + SCORE_TRAILER_COLUMNS)
+
+
+def embedding_schema(dim: int) -> pa.Schema:
+    """Schema of `embeddings/<model>/*.parquet`: L2-normalised float16 vectors of length `dim`."""
+    vec = pa.list_(pa.float16(), dim)
+    return pa.schema(
+        [
+            _f("sample_id", pa.string(), False),
+            _f("image_embedding", vec),
+            _f("text_embedding", vec),
+            _f("model_id", pa.string(), False),
+        ]
+    )
+
+
+DECISIONS = pa.schema(
+    [
+        _f("sample_id", pa.string(), False),
+        _f("kept", pa.bool_(), False),
+        _f("reason", pa.string(), doc="first reason the sample was dropped, null when kept"),
+        _f("reasons", pa.list_(pa.string()), False, "every step that would drop the sample"),
+        _f("source", pa.string(), False, "'recipe', 'human' or 'engine'"),
+        _f("recipe_name", pa.string(), False),
+        _f("recipe_hash", pa.string(), False),
+        _f("versions", pa.string(), doc="JSON object: scorer and model versions the decision used"),
+    ]
+)
+
+REVIEW_EVENTS = pa.schema(
+    [
+        _f("event_id", pa.string(), False, "unique id (uuid4 hex)"),
+        _f("sample_id", pa.string(), False),
+        _f("action", pa.string(), False, "accept | reject | edit_caption | tag_add | tag_remove | label | undo"),
+        _f("reason", pa.string(), doc="reject reason from the configured list"),
+        _f("old_caption", pa.string()),
+        _f("new_caption", pa.string()),
+        _f("tag", pa.string()),
+        _f("undo_of", pa.string(), doc="event_id this event undoes"),
+        _f("reviewer", pa.string(), False),
+        _f("session", pa.string(), False),
+        _f("ts", pa.timestamp("us", tz="UTC"), False),
+        _f("seq", pa.int64(), False, "order of the event within its session"),
+    ]
+)
+
+EXPORT_MANIFEST_SHARDS = pa.schema(
+    [
+        _f("file", pa.string(), False, "path relative to the release directory"),
+        _f("split", pa.string(), False),
+        _f("rows", pa.int64(), False),
+        _f("bytes", pa.int64(), False),
+        _f("sha256", pa.string(), False),
+    ]
+)

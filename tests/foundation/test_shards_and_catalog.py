@@ -1,0 +1,98 @@
+import tarfile
+
+import pyarrow as pa
+import pytest
+
+from curation.atomic import write_parquet
+from curation.catalog import Catalog
+from curation.identity import sample_id
+from curation.shards import ShardWriter, is_shard_done, read_media
+from curation.workspace import Workspace
+from schemas import DECISIONS, REVIEW_EVENTS, SAMPLES, SCORERS, score_schema
+
+
+def _row(i, status="success"):
+    url = f"http://127.0.0.1/{i}.jpg"
+    return dict(sample_id=sample_id(url, f"caption {i}"), url=url, caption=f"caption {i}", media_type="image",
+                status=status, width=10 + i, height=20)
+
+
+@pytest.fixture
+def ws(tmp_path):
+    ws = Workspace.init(tmp_path / "ws")
+    writer = ShardWriter(ws.root, "00000")
+    for i in range(4):
+        writer.add(_row(i), media=bytes([i]) * (100 + 600 * i), ext="jpg")
+    writer.add(_row(9, status="http_404"))
+    writer.commit({"downloaded": 4})
+    return ws
+
+
+def test_shard_commit_writes_tar_parquet_and_marker(ws):
+    assert is_shard_done(ws.path("shards"), "00000")
+    names = tarfile.open(ws.path("shards", "00000.tar")).getnames()
+    assert len(names) == 12 and names[0].endswith(".jpg") and names[1].endswith(".txt")
+    assert not list(ws.path("shards").glob(".*"))
+
+
+def test_media_is_readable_by_offset(ws):
+    rows = Catalog(ws).query("SELECT * FROM samples WHERE status = 'success' ORDER BY width").to_pylist()
+    for i, row in enumerate(rows):
+        assert read_media(ws.root, row["media_path"], row["media_offset"], row["media_size"]) == bytes([i]) * (100 + 600 * i)
+
+
+def test_failed_sample_has_no_media(ws):
+    row = Catalog(ws).query("SELECT * FROM samples WHERE status <> 'success'").to_pylist()[0]
+    assert row["status"] == "http_404" and row["media_path"] is None
+
+
+def test_abort_leaves_nothing(tmp_path):
+    ws = Workspace.init(tmp_path)
+    writer = ShardWriter(ws.root, "00001")
+    writer.add(_row(1), media=b"abc", ext="jpg")
+    writer.abort()
+    assert list(ws.path("shards").iterdir()) == []
+
+
+def test_every_view_exists_and_is_empty_on_a_new_workspace(tmp_path):
+    catalog = Catalog(Workspace.init(tmp_path))
+    views = catalog.views()
+    for name in ["samples", "clips", "embeddings", "decisions", "reviews", *SCORERS]:
+        assert name in views
+        assert catalog.query(f'SELECT count(*) AS n FROM "{name}"').column("n")[0].as_py() == 0
+    assert views["samples"] == SAMPLES.names
+    assert views["decisions"] == DECISIONS.names
+    assert views["reviews"] == REVIEW_EVENTS.names
+    assert views["basic"] == score_schema("basic").names
+
+
+def test_views_join_on_sample_id(ws):
+    ids = Catalog(ws).query("SELECT sample_id FROM samples WHERE status = 'success' ORDER BY sample_id")
+    schema = score_schema("basic")
+    cols = {f.name: pa.nulls(ids.num_rows, f.type) for f in schema}
+    cols.update(sample_id=ids.column("sample_id"), scorer_version=pa.array(["1"] * ids.num_rows),
+                is_blank=pa.array([True, False, False, False]))
+    write_parquet(pa.table(cols, schema=schema), ws.path("scores", "basic", "00000.parquet"))
+    catalog = Catalog(ws)
+    n = catalog.query("SELECT count(*) AS n FROM samples JOIN basic USING (sample_id) WHERE basic.is_blank")
+    assert n.column("n")[0].as_py() == 1
+
+
+def test_decisions_view_follows_current_pointer(ws):
+    catalog = Catalog(ws)
+    ids = catalog.query("SELECT sample_id FROM samples").column("sample_id").to_pylist()
+    table = pa.table({"sample_id": ids, "kept": [True] * len(ids), "reason": [None] * len(ids),
+                      "reasons": [[]] * len(ids), "source": ["recipe"] * len(ids), "recipe_name": ["t"] * len(ids),
+                      "recipe_hash": ["h"] * len(ids), "versions": ["{}"] * len(ids)}, schema=DECISIONS)
+    write_parquet(table, ws.path("decisions", "t-h.parquet"))
+    catalog.refresh()
+    assert catalog.query("SELECT count(*) AS n FROM decisions").column("n")[0].as_py() == 0
+    ws.path("decisions", "CURRENT").write_text("t-h.parquet\n")
+    catalog.refresh()
+    assert catalog.query("SELECT count(*) AS n FROM decisions").column("n")[0].as_py() == len(ids)
+
+
+def test_query_parameters_are_bound(ws):
+    catalog = Catalog(ws)
+    hostile = "x' OR 1=1 --"
+    assert catalog.query("SELECT count(*) AS n FROM samples WHERE caption = ?", [hostile]).column("n")[0].as_py() == 0
