@@ -303,6 +303,8 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 def _split_target(raw_path: str) -> tuple[Callable[..., None], tuple, str]:
     """Split a raw request path into (serve function, parsed mode params, relpath)."""
+    if not raw_path.startswith("/"):
+        raise _HTTPProblem(403, "invalid path")
     segments = raw_path.split("/")[1:]
     if segments[0] != MODE_PREFIX:
         return _Handler.serve_file, (), _relpath(segments)

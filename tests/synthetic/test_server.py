@@ -148,6 +148,8 @@ def test_unsatisfiable_range_is_416(server, http_session):
         "/_/corrupt/%2e%2e/secret.txt",
         "/photo.jpg%00.png",
         "/",
+        "../secret.txt",
+        "*",
     ],
 )
 def test_path_escape_is_refused(server, path):
