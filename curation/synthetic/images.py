@@ -51,8 +51,9 @@ _SKIES = (
     ("grey", "white"),
 )
 _TEXTURES = ("plain", "dotted", "mottled", "softly shaded")
+_PAPERS = ("white", "white", "grey", "yellow", "pink", "blue")
 _POSES = ("standing", "with raised arms", "waving", "walking")
-WORDS = (
+_WORDS = (
     "the report shows that our river project will open next spring with new paths for walking and "
     "cycling along the water while the old mill becomes a small museum about grain bread and local "
     "history every visitor can read about farmers who worked here long ago and see how wheat was "
@@ -97,12 +98,12 @@ def render_scene(rng: np.random.Generator, category: str, width: int, height: in
 
 
 def render_blank(rng: np.random.Generator, width: int, height: int) -> Scene:
-    """A single-colour image, either exactly uniform or with sub-level noise."""
+    """A near-uniform image: one colour with shading of at most ~1.5 grey levels (pixel std < 1)."""
     name = _pick(rng, COLOURS)
-    colour = _jitter(rng, name)
-    arr = np.broadcast_to(colour, (height, width, 3)).astype(np.float32)
-    sigma = 0.0 if rng.random() < 0.5 else 0.7
-    return Scene(_finish(rng, arr, sigma), BLANK_CATEGORY, name, f"a plain {name} image")
+    shade = _lighting(rng, width, height, 1.0)
+    shade *= rng.uniform(0.8, 1.6) / (np.abs(shade).max() + 1e-6)
+    arr = _jitter(rng, name) + shade[..., None]
+    return Scene(_finish(rng, arr, 0), BLANK_CATEGORY, name, f"a plain {name} image with nothing in it")
 
 
 def add_text_overlay(rng: np.random.Generator, image: Image.Image) -> tuple[Image.Image, str]:
@@ -153,7 +154,7 @@ def near_duplicate(rng: np.random.Generator, data: bytes) -> tuple[bytes, str]:
     elif edit == "crop":
         image = image.crop(_small_crop_box(rng, width, height))
     else:
-        shift = float(rng.uniform(6, 12)) * (1 if rng.random() < 0.5 else -1)
+        shift = float(rng.uniform(6, 10)) * (1 if rng.random() < 0.5 else -1)
         image = Image.fromarray(np.clip(np.asarray(image, np.float32) + shift, 0, 255).astype(np.uint8))
     return encode_image(image, "JPEG", _NEAR_DUPLICATE_QUALITY), edit
 
@@ -182,7 +183,7 @@ def smooth_noise(rng: np.random.Generator, width: int, height: int, cell: float)
     """Band-limited noise with unit standard deviation and features about ``cell`` pixels across."""
     cell = max(2.0, cell)
     grid_w, grid_h = int(width / cell) + 3, int(height / cell) + 3
-    grid = Image.fromarray(rng.standard_normal((grid_h, grid_w)).astype(np.float32), mode="F")
+    grid = Image.fromarray(rng.standard_normal((grid_h, grid_w)).astype(np.float32))
     big = np.asarray(grid.resize((round(grid_w * cell), round(grid_h * cell)), Image.Resampling.BICUBIC))
     noise = big[:height, :width]
     return (noise - noise.mean()) / (noise.std() + 1e-6)
@@ -201,17 +202,17 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
-def _fitting_font(lines: list[str], size: int, max_width: float) -> ImageFont.FreeTypeFont:
-    """Largest font not above ``size`` (and not below 20 px) in which every line fits ``max_width``."""
-    while size > 20 and max(_font(size).getlength(line) for line in lines) > max_width:
+def _fitting_font(lines: list[str], size: int, max_width: float, min_size: int = 20) -> ImageFont.FreeTypeFont:
+    """Largest font not above ``size`` (nor below ``min_size``) in which every line fits ``max_width``."""
+    while size > min_size and max(_font(size).getlength(line) for line in lines) > max_width:
         size -= 1
     return _font(size)
 
 
 def _small_crop_box(rng: np.random.Generator, width: int, height: int) -> tuple[int, int, int, int]:
-    """A crop removing 2-5% of each dimension, split randomly between the two sides."""
-    cut_w = max(1, round(width * rng.uniform(0.02, 0.05)))
-    cut_h = max(1, round(height * rng.uniform(0.02, 0.05)))
+    """A crop trimming 1-2.5% of each dimension (at most 5% of the area), split randomly between the two sides."""
+    cut_w = max(1, round(width * rng.uniform(0.01, 0.025)))
+    cut_h = max(1, round(height * rng.uniform(0.01, 0.025)))
     left = int(rng.integers(0, cut_w + 1))
     top = int(rng.integers(0, cut_h + 1))
     return left, top, width - (cut_w - left), height - (cut_h - top)
@@ -254,7 +255,7 @@ def _lighting(rng: np.random.Generator, width: int, height: int, strength: float
 def _finish(rng: np.random.Generator, arr: np.ndarray, sigma: float) -> Image.Image:
     """Add sensor noise and quantise to an RGB image."""
     if sigma > 0:
-        arr = arr + rng.normal(0, sigma, arr.shape)
+        arr = arr + sigma * rng.standard_normal(arr.shape, dtype=np.float32)
     return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "RGB")
 
 
@@ -361,40 +362,74 @@ def _sky_scene(rng: np.random.Generator, category: str, width: int, height: int)
     arr = arr + _lighting(rng, width, height, 12.0)[..., None]
     image = _finish(rng, arr, rng.uniform(1.5, 4))
     weather = " and clouds" if cloud_cover > 0.5 else ""
-    return Scene(image, category, top, f"{_article(top)} {top} sky fading to {bottom} with a {sun} sun{weather} above dark hills")
+    caption = f"{_article(top)} {top} sky fading to {bottom} with a {sun} sun{weather} above dark hills"
+    return Scene(image, category, top, caption)
 
 
 def _document_scene(rng: np.random.Generator, category: str, width: int, height: int) -> Scene:
-    paper = "white" if rng.random() < 0.7 else "grey"
+    """A page with a title, a coloured picture on the left or right, and lines of words flowing beside it."""
+    paper = _pick(rng, _PAPERS)
     ink = "black" if rng.random() < 0.7 else "blue"
     ink_rgb = (20, 20, 20) if ink == "black" else (30, 40, 140)
-    image = Image.new("RGB", (width, height), tuple(int(v) for v in _jitter(rng, paper, 8)))
+    paper_rgb = 0.3 * _jitter(rng, paper, 10) + 0.7 * 245 if paper != "white" else _jitter(rng, paper, 8)
+    image = Image.new("RGB", (width, height), tuple(int(v) for v in paper_rgb))
     draw = ImageDraw.Draw(image)
-    size = max(10, round(min(width, height) * rng.uniform(0.055, 0.07)))
-    margin = round(min(width, height) * rng.uniform(0.06, 0.1))
-    title = " ".join(w.capitalize() for w in rng.choice(WORDS, size=int(rng.integers(2, 4))))
-    title_font = _fitting_font([title], round(size * 1.5), width - 2 * margin)
+    short = min(width, height)
+    size = max(10, round(short * rng.uniform(0.055, 0.07)))
+    margin = round(short * rng.uniform(0.06, 0.1))
+    title = " ".join(w.capitalize() for w in rng.choice(_WORDS, size=int(rng.integers(2, 4))))
+    title_font = _fitting_font([title], round(size * 1.5), width - 2 * margin, min_size=size)
     draw.text((margin, margin), title, font=title_font, fill=ink_rgb)
-    y = margin + round(title_font.size * 1.8)
+    top = margin + round(title_font.size * 1.8)
+    figure, figure_colour = _document_figure(rng, draw, width, height, margin, top)
     lines, step = [], round(size * 1.45)
-    while y + size <= height - margin:
-        line = _text_line(rng, _font(size), width - 2 * margin)
-        draw.text((margin, y), line, font=_font(size), fill=ink_rgb)
+    for y in range(top, height - margin - size + 1, step):
+        left, right = _text_span(figure, y, y + size, margin, width - margin)
+        line = _text_line(rng, _font(size), right - left)
+        draw.text((left, y), line, font=_font(size), fill=ink_rgb)
         lines.append(line)
-        y += step
     image = image.rotate(rng.uniform(-1.5, 1.5), Image.Resampling.BICUBIC, fillcolor=image.getpixel((0, 0)))
     arr = np.asarray(image, np.float32) + _lighting(rng, width, height, 10.0)[..., None]
     image = _finish(rng, arr, rng.uniform(1.5, 3))
-    caption = f"a {paper} document page with a title and {len(lines)} lines of {ink} text"
+    paper_word = paper if paper == "white" else f"pale {paper}"
+    caption = (
+        f"{_article(paper_word)} {paper_word} document page with a title, {len(lines)} lines of {ink} text "
+        f"and {_article(figure_colour)} {figure_colour} picture"
+    )
     return Scene(image, category, paper, caption, "\n".join([title, *lines]))
+
+
+def _document_figure(rng, draw, width, height, margin, top) -> tuple[tuple[float, float, float, float], str]:
+    """Draw a coloured picture block with a disc in it; returns its box and colour name."""
+    colour, accent = _contrasting_pair(rng, exclude=("white", "grey"))
+    fig_w, fig_h = width * rng.uniform(0.3, 0.45), height * rng.uniform(0.25, 0.4)
+    x0 = margin if rng.random() < 0.5 else width - margin - fig_w
+    y0 = rng.uniform(top, max(top, height - margin - fig_h))
+    box = (x0, y0, x0 + fig_w, y0 + fig_h)
+    draw.rectangle(box, fill=tuple(int(v) for v in _jitter(rng, colour)))
+    r = min(fig_w, fig_h) * rng.uniform(0.2, 0.35)
+    cx, cy = rng.uniform(x0 + r, x0 + fig_w - r), rng.uniform(y0 + r, y0 + fig_h - r)
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=tuple(int(v) for v in _jitter(rng, accent)))
+    return box, colour
+
+
+def _text_span(figure, y0: float, y1: float, left: float, right: float) -> tuple[int, int]:
+    """Horizontal room for a text line between y0 and y1 that does not run into the figure box."""
+    fx0, fy0, fx1, fy1 = figure
+    if y1 < fy0 or y0 > fy1:
+        return round(left), round(right)
+    gap = 0.04 * (right - left)
+    if fx0 - left > right - fx1:
+        return round(left), round(fx0 - gap)
+    return round(fx1 + gap), round(right)
 
 
 def _text_line(rng: np.random.Generator, font: ImageFont.FreeTypeFont, max_width: float) -> str:
     """Consecutive words from the word bank, as many as fit in ``max_width``."""
-    start = int(rng.integers(0, len(WORDS)))
+    start = int(rng.integers(0, len(_WORDS)))
     words: list[str] = []
-    for offset in range(len(WORDS)):
-        candidate = " ".join([*words, WORDS[(start + offset) % len(WORDS)]])
+    for offset in range(len(_WORDS)):
+        candidate = " ".join([*words, _WORDS[(start + offset) % len(_WORDS)]])
         if font.getlength(candidate) > max_width:
             break
         words = candidate.split()
@@ -433,7 +468,8 @@ def _draw_person(draw: ImageDraw.ImageDraw, pose: str, cx: float, top: float, ta
         hand = (shoulder[0] + sign * arm * np.sin(angle), shoulder[1] + arm * np.cos(angle))
         _limb(draw, shoulder, hand, limb, fill)
     for sign in (-1, 1):
-        foot = (cx + sign * (half * 0.5 + leg * np.sin(np.deg2rad(leg_spread))), hip_y + leg * np.cos(np.deg2rad(leg_spread)))
+        spread = np.deg2rad(leg_spread)
+        foot = (cx + sign * (half * 0.5 + leg * np.sin(spread)), hip_y + leg * np.cos(spread))
         _limb(draw, (cx + sign * half * 0.5, hip_y), foot, limb, fill)
 
 

@@ -17,8 +17,10 @@ _SLOW_VELOCITIES = ((1, 0), (2, 0), (-1, 0), (-2, 0), (0, 1), (0, -1), (0, 2), (
 _DARK_PALETTES = (("blue", "black"), ("purple", "black"), ("green", "black"), ("brown", "black"), ("teal", "black"))
 _BRIGHT_PALETTES = (("yellow", "white"), ("pink", "white"), ("orange", "yellow"), ("white", "pink"))
 _ACCENTS = ("red", "orange", "yellow", "green", "teal", "blue", "purple", "pink", "white", "black")
-_CODEC = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-_CODEC_OPTIONS = {"crf": "18", "preset": "medium", "threads": "1"} if _CODEC == "libx264" else {"qscale": "3"}
+# With its assembly paths enabled, x264's output depends on leftover heap contents (seen through its lookahead:
+# disabling mbtree or asm both cure it), so it differs from run to run even with one thread. The plain C paths
+# (asm=0) are bit-exact on every run and every CPU, and fast enough for clips this small.
+_X264_OPTIONS = {"crf": "18", "preset": "veryfast", "threads": "1", "x264-params": "asm=0"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def encode_mp4(frames: np.ndarray, path: Path, fps: int) -> None:
     """Write frames as yuv420p H.264 in mp4 (single thread, fixed options, so the bytes are reproducible)."""
     _, height, width, _ = frames.shape
     with av.open(str(path), mode="w", format="mp4", container_options={"fflags": "+bitexact"}) as container:
-        stream = container.add_stream(_CODEC, rate=fps, options=_CODEC_OPTIONS)
+        stream = container.add_stream("libx264", rate=fps, options=_X264_OPTIONS)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.thread_count = 1
         for index, pixels in enumerate(frames):
@@ -59,14 +61,14 @@ def _static_clip(rng: np.random.Generator, width: int, height: int, n_frames: in
     frames = np.repeat(canvas[None], n_frames, axis=0)
     if sigma:
         frames = frames + rng.normal(0, sigma, frames.shape)
-    caption = f"a still shot of {description}"
+    caption = f"a still shot of a {description}"
     return Clip(_to_uint8(frames), "static", (), _CATEGORIES["static"], caption)
 
 
 def _slow_clip(rng: np.random.Generator, width: int, height: int, n_frames: int) -> Clip:
     velocity = _SLOW_VELOCITIES[int(rng.integers(0, len(_SLOW_VELOCITIES)))]
     frames, description = _pan_shot(rng, width, height, n_frames, velocity, _palette(rng))
-    return Clip(_to_uint8(frames), "slow", (), _CATEGORIES["slow"], f"a slow camera pan across {description}")
+    return Clip(_to_uint8(frames), "slow", (), _CATEGORIES["slow"], f"a slow camera pan across a {description}")
 
 
 def _fast_clip(rng: np.random.Generator, width: int, height: int, n_frames: int) -> Clip:
@@ -76,25 +78,27 @@ def _fast_clip(rng: np.random.Generator, width: int, height: int, n_frames: int)
     colour = str(rng.choice(("red", "yellow", "white", "pink")))
     for _ in range(n_balls):
         _add_ball(rng, frames, COLOURS[colour])
-    caption = f"{n_balls} {colour} balls bouncing quickly while the camera pans fast across {description}"
+    caption = f"{n_balls} {colour} balls bouncing quickly while the camera pans fast across a {description}"
     return Clip(_to_uint8(frames), "fast", (), _CATEGORIES["fast"], caption)
 
 
 def _cut_clip(rng: np.random.Generator, width: int, height: int, n_frames: int) -> Clip:
-    """2-3 slowly panning shots alternating dark and bright palettes, joined by hard cuts."""
+    """2-3 slowly panning shots alternating dark and bright palettes (never reused), joined by hard cuts."""
     n_shots = int(rng.integers(2, 4)) if n_frames >= 24 else 2
     cuts = _cut_points(rng, n_frames, n_shots)
     bounds = (0, *cuts, n_frames)
     dark_first = rng.random() < 0.5
-    shots, descriptions = [], []
+    shots, descriptions, used = [], [], []
     for shot in range(n_shots):
         palettes = _DARK_PALETTES if (shot % 2 == 0) == dark_first else _BRIGHT_PALETTES
-        palette = palettes[int(rng.integers(0, len(palettes)))]
+        unused = [p for p in palettes if p not in used]
+        palette = unused[int(rng.integers(0, len(unused)))]
+        used.append(palette)
         velocity = _SLOW_VELOCITIES[int(rng.integers(0, 4))]
         frames, description = _pan_shot(rng, width, height, bounds[shot + 1] - bounds[shot], velocity, palette)
         shots.append(frames)
         descriptions.append(description)
-    caption = f"a clip of {n_shots} shots cut together: " + ", then ".join(descriptions)
+    caption = f"{n_shots} shots joined by hard cuts: " + "; ".join(descriptions)
     return Clip(_to_uint8(np.concatenate(shots)), "slow", cuts, _CATEGORIES["cuts"], caption)
 
 
@@ -106,7 +110,14 @@ def _cut_points(rng: np.random.Generator, n_frames: int, n_shots: int) -> tuple[
     return tuple(int(min_len * (i + 1) + e) for i, e in enumerate(extra))
 
 
-def _pan_shot(rng, width, height, n_frames, velocity, palette) -> tuple[np.ndarray, str]:
+def _pan_shot(
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    n_frames: int,
+    velocity: tuple[int, int],
+    palette: tuple[str, str],
+) -> tuple[np.ndarray, str]:
     """Frames of a camera moving ``velocity`` px/frame (integer x, y) over a textured canvas."""
     vx, vy = velocity
     travel_x, travel_y = abs(vx) * (n_frames - 1), abs(vy) * (n_frames - 1)
@@ -135,7 +146,7 @@ def _canvas(rng: np.random.Generator, width: int, height: int, palette: tuple[st
         x, y, size = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(4, 12)
         shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
         shape((x - size, y - size, x + size, y + size), fill=COLOURS[accent])
-    description = f"a mottled {first} and {second} texture with {accent} spots"
+    description = f"mottled {first} and {second} texture with {accent} spots"
     return np.asarray(image, np.float32), description
 
 
