@@ -1,0 +1,287 @@
+"""Run a recipe over a workspace: decisions (kept, first reason, all reasons), human overrides, funnel.
+
+    result = curate("ws/", "datacomp-basic")        # a built-in name or a path to a YAML file
+    result.decisions_path, result.funnel["kept"]
+
+Semantics, in order:
+1. A sample whose crawl failed (`samples.status != 'success'`) is dropped with `crawl:<status>` and no
+   later step looks at it (it has no media and no scores).
+2. Every step judges every crawled sample, including those an earlier step dropped, so `reasons` lists
+   every step that would drop a sample and `reason` is the first. Steps that rank or group decide
+   relative to the samples still alive before them: top_fraction/top_k keep a fraction/count of the
+   alive samples (dropped samples are judged against the same cutoff), and dedup prefers an alive
+   member as the survivor of a group.
+3. A sample lacking a value a step needs is dropped by that step with `missing:<column>`.
+4. The latest accept/reject in the review log (not undone) overrides the recipe: `source` is 'human',
+   an accept keeps the sample (reasons still list what the recipe objected to), a reject drops it with
+   `human:reject` first.
+Decisions are written sorted by sample_id to `decisions/<recipe>-<hash12>.parquet` (byte-identical on a
+re-run) and `decisions/CURRENT` is pointed at them; the funnel goes to `reports/funnel/<same stem>/`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from curation import funnel as funnel_mod
+from curation.atomic import atomic_path, write_bytes
+from curation.catalog import CURRENT_DECISIONS, Catalog
+from curation.recipes import compile as sql
+from curation.recipes.dedup import perceptual_groups, semantic_groups
+from curation.recipes.model import (
+    CaptionStep,
+    ExactDedup,
+    FilterStep,
+    PerceptualDedup,
+    Recipe,
+    RecipeError,
+    SemanticDedup,
+    TopFractionStep,
+    TopKStep,
+    parse_recipe,
+)
+from curation.workspace import Workspace
+from schemas import DECISIONS, conform
+
+BUILTIN_DIR = Path(__file__).parent / "recipes" / "builtin"
+ROW_GROUP = 1 << 20  # decisions rows per Parquet row group
+
+
+@dataclass
+class CurateResult:
+    """What a curate run produced; `funnel` is what funnel_dir/funnel.json holds."""
+
+    recipe: Recipe
+    decisions_path: Path
+    funnel_dir: Path
+    funnel: funnel_mod.Funnel
+    versions: dict  # gristmill, scorer and embedding-model versions, as stored in each decision row
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase and step
+
+    @property
+    def kept(self) -> int:
+        """Samples kept after human overrides."""
+        return self.funnel.kept
+
+
+def builtin_recipes() -> dict[str, Path]:
+    """Built-in recipe names and their YAML files."""
+    return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.yaml"))}
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """Load and validate a recipe: a built-in name (see `builtin_recipes`) or a YAML file path."""
+    path = Path(name_or_path)
+    builtins = builtin_recipes()
+    if str(name_or_path) in builtins and not path.exists():
+        path = builtins[str(name_or_path)]
+    elif not path.is_file():
+        raise RecipeError(f"recipe {str(name_or_path)!r} is neither a file nor a built-in recipe; "
+                          f"built-ins: {', '.join(builtins)}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path} is not valid YAML: {exc}") from None
+    return parse_recipe(raw, origin=str(path))
+
+
+def curate(workspace: Workspace | str | Path, recipe: Recipe | str | Path) -> CurateResult:
+    """Apply `recipe` to the workspace, write decisions and the funnel, and point decisions/CURRENT at them."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(Path(workspace))
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    catalog = Catalog(ws)
+    try:
+        return _run(ws, catalog, recipe)
+    finally:
+        catalog.close()
+
+
+def _run(ws: Workspace, catalog: Catalog, recipe: Recipe) -> CurateResult:
+    columns = sql.resolve(recipe, catalog)
+    reasons = sql.Reasons(recipe)
+    con = catalog.con
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    _execute(con, sql.base_sql, columns)
+    count = lambda table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: E731
+    if count("_base") != count("samples"):
+        raise RecipeError("a scorer view lists some sample_id more than once; re-run that scorer")
+    con.execute("CREATE OR REPLACE TEMP TABLE _drop (rid BIGINT, reason UTINYINT)")
+    seconds["load"] = time.perf_counter() - clock
+    for i, step in enumerate(recipe.steps, 1):
+        clock = time.perf_counter()
+        _run_step(catalog, step, reasons.of(step), columns)
+        seconds[f"{i}:{step.reason}"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    versions = _versions(catalog, recipe, columns)
+    _summarise(con, reasons)
+    stem = f"{recipe.name}-{recipe.hash[:12]}"
+    decisions_path = _write_decisions(ws, catalog, recipe, versions, stem)
+    seconds["decisions"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    funnel_dir = ws.path("reports", "funnel", stem)
+    funnel = funnel_mod.build(con, recipe, columns, reasons)
+    funnel_mod.save(funnel, funnel_dir)
+    seconds["funnel"] = time.perf_counter() - clock
+    return CurateResult(recipe, decisions_path, funnel_dir, funnel, versions, seconds)
+
+
+def _execute(con, build, *args) -> None:
+    """Run the SQL that `build(*args, params)` returns with its own bound parameters."""
+    params = sql.Params()
+    con.execute(build(*args, params), params.values)
+
+
+def _run_step(catalog: Catalog, step, ids: tuple[int, int], columns: dict[str, sql.Column]) -> None:
+    con = catalog.con
+    col = columns[step.column]
+    if isinstance(step, (FilterStep, CaptionStep)):
+        _execute(con, sql.filter_sql, step, ids, col)
+    elif isinstance(step, (TopFractionStep, TopKStep)):
+        _execute(con, sql.top_sql, step, ids, col, columns.get(step.by))
+    else:
+        if isinstance(step, SemanticDedup):
+            groups = _semantic_groups(catalog, step, ids[1], col)
+        else:
+            con.execute(sql.missing_sql(ids[1], col))
+            groups = _exact_groups(col) if isinstance(step, ExactDedup) else _perceptual_groups(con, step, col)
+        keep = columns[step.keep.column] if step.keep else None
+        con.execute(sql.group_dedup_sql(step, ids[0], groups, keep))
+
+
+def _exact_groups(col: sql.Column) -> str:
+    return f"SELECT rid, {col.alias} AS grp FROM _base WHERE ok AND {col.alias} IS NOT NULL"
+
+
+def _perceptual_groups(con, step: PerceptualDedup, col: sql.Column) -> str:
+    """Group hashes within step.max_distance bits in Python; register them as `_groups` (rid, grp)."""
+    rows = con.sql(f"SELECT rid, {col.alias} AS v FROM _base WHERE ok AND {col.alias} IS NOT NULL "
+                   "ORDER BY rid").to_arrow_table()
+    try:
+        labels = perceptual_groups(rows.column("v"), step.max_distance)
+    except ValueError as exc:
+        raise RecipeError(f"{step.reason}: {col.ref}: {exc}") from None
+    return _register_groups(con, rows.column("rid"), labels)
+
+
+def _semantic_groups(catalog: Catalog, step: SemanticDedup, missing: int, col: sql.Column) -> str:
+    """Drop rows without an embedding (missing:), group the rest by cosine similarity as `_groups`."""
+    con = catalog.con
+    p = sql.Params()
+    rows = con.sql(
+        f"SELECT b.rid, e.{sql.quote(col.name)} AS v FROM _base AS b JOIN embeddings AS e "
+        f"ON e.sample_id = b.sample_id WHERE b.ok AND e.model_id = {p(sql.embedding_model(step, catalog))} "
+        f"AND e.{sql.quote(col.name)} IS NOT NULL ORDER BY b.rid", params=p.values).to_arrow_table()
+    con.register("_have", rows.select(["rid"]))
+    con.execute(f"INSERT INTO _drop SELECT rid, {missing} FROM _base WHERE ok AND rid NOT IN (SELECT rid FROM _have)")
+    con.unregister("_have")
+    labels = semantic_groups(_matrix(rows.column("v")), step.min_similarity, step.clusters, step.probes)
+    return _register_groups(con, rows.column("rid"), labels)
+
+
+def _register_groups(con, rids: pa.ChunkedArray, labels: np.ndarray) -> str:
+    con.register("_groups", pa.table({"rid": rids, "grp": pa.array(labels, pa.int64())}))
+    return "SELECT * FROM _groups"
+
+
+def _matrix(column: pa.ChunkedArray) -> np.ndarray:
+    """An Arrow column of equal-length float lists as an (n, dim) float16/float32 array."""
+    arr = column.combine_chunks()
+    if len(arr) == 0:
+        return np.zeros((0, 1), np.float32)
+    lengths = pa.compute.list_value_length(arr).to_numpy()
+    if (lengths != lengths[0]).any():
+        raise RecipeError("embeddings of one model must all have the same length")
+    return arr.flatten().to_numpy(zero_copy_only=False).reshape(len(arr), int(lengths[0]))
+
+
+def _versions(catalog: Catalog, recipe: Recipe, columns: dict[str, sql.Column]) -> dict:
+    """gristmill's version and the scorer versions and models of every view the recipe read."""
+    from gristmill import __version__
+
+    out: dict = {"gristmill": __version__, "scorers": {}}
+    for view in sorted({c.view for c in columns.values()} - {"samples", sql.EXTRA, "embeddings"}):
+        rows = catalog.con.execute(
+            f"SELECT DISTINCT scorer_version, model_id FROM {sql.quote(view)} ORDER BY ALL").fetchall()
+        out["scorers"][view] = [{"scorer_version": v, "model_id": m} for v, m in rows]
+    semantic = [s for s in recipe.steps if isinstance(s, SemanticDedup)]
+    if semantic:
+        out["embeddings"] = sorted({sql.embedding_model(s, catalog) for s in semantic})
+    return out
+
+
+def _summarise(con, reasons: sql.Reasons) -> None:
+    """Per-sample results: `_summary(rid, mask)` (bit i set: reason id i applies), `_masks(mask, reason,
+    reasons)` for each distinct mask, `_human(sample_id, action)` (latest accept/reject not undone)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _summary AS "
+                "SELECT rid, bit_or(CAST(1 AS UBIGINT) << reason) AS mask FROM _drop GROUP BY rid")
+    masks = [m for (m,) in con.execute("SELECT DISTINCT mask FROM _summary ORDER BY 1").fetchall()]
+    listed = [[name for bit, name in enumerate(reasons.names) if m >> bit & 1] for m in masks]
+    con.register("_mask_rows", pa.table({"mask": pa.array(masks, pa.uint64()), "reason": [r[0] for r in listed],
+                                         "reasons": pa.array(listed, pa.list_(pa.string()))}))
+    con.execute("CREATE OR REPLACE TEMP TABLE _masks AS SELECT * FROM _mask_rows")
+    con.unregister("_mask_rows")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _human AS
+        SELECT r.sample_id, r.action FROM reviews AS r
+        WHERE r.action IN ('accept', 'reject') AND r.event_id NOT IN (
+            SELECT undo_of FROM reviews WHERE action = 'undo' AND undo_of IS NOT NULL)
+        QUALIFY row_number() OVER (PARTITION BY r.sample_id ORDER BY r.ts DESC, r.seq DESC, r.event_id DESC) = 1""")
+
+
+def _write_decisions(ws: Workspace, catalog: Catalog, recipe: Recipe, versions: dict, stem: str) -> Path:
+    """Stream the decisions, in sample_id order, into fixed-size row groups (byte-identical on re-runs)."""
+    constants = {"recipe_name": recipe.name, "recipe_hash": recipe.hash,
+                 "versions": json.dumps(versions, sort_keys=True)}
+    reader = catalog.con.sql("""
+        SELECT b.sample_id,
+            CASE h.action WHEN 'accept' THEN true WHEN 'reject' THEN false ELSE b.ok AND s.mask IS NULL END AS kept,
+            CASE WHEN h.action = 'accept' THEN NULL WHEN h.action = 'reject' THEN 'human:reject'
+                 WHEN NOT b.ok THEN 'crawl:' || b.status ELSE m.reason END AS reason,
+            list_concat(CASE WHEN h.action = 'reject' THEN ['human:reject'] ELSE [] END,
+                        CASE WHEN NOT b.ok THEN ['crawl:' || b.status] ELSE coalesce(m.reasons, []) END) AS reasons,
+            CASE WHEN h.action IS NULL THEN 'recipe' ELSE 'human' END AS source
+        FROM _base AS b LEFT JOIN _summary AS s ON s.rid = b.rid LEFT JOIN _masks AS m ON m.mask = s.mask
+        LEFT JOIN _human AS h ON h.sample_id = b.sample_id
+        ORDER BY b.rid""").to_arrow_reader(ROW_GROUP)
+    path = ws.path("decisions", f"{stem}.parquet")
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, DECISIONS, compression="zstd") as writer:
+        for table in _rechunk(reader, ROW_GROUP):
+            for name, value in constants.items():
+                table = table.append_column(name, _repeat(value, table.num_rows))
+            writer.write_table(conform(table, DECISIONS, "decisions"), row_group_size=ROW_GROUP)
+    write_bytes(f"{path.name}\n".encode(), ws.path("decisions", CURRENT_DECISIONS))
+    return path
+
+
+def _repeat(value: str, n: int) -> pa.Array:
+    """A string column of `n` copies of `value`, built with one buffer copy instead of n Python strings."""
+    data = value.encode()
+    if n * len(data) >= 2**31:
+        raise RecipeError(f"decision metadata of {len(data)} bytes is too large to repeat in {n} rows")
+    offsets = np.arange(0, (n + 1) * len(data), len(data), dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
+
+
+def _rechunk(reader: pa.RecordBatchReader, rows: int):
+    """Tables of exactly `rows` rows (the last may be shorter), whatever batch sizes the reader yields."""
+    pending: list[pa.RecordBatch] = []
+    size, yielded = 0, False
+    for batch in reader:
+        pending.append(batch)
+        size += batch.num_rows
+        while size >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            yielded = True
+            rest = table.slice(rows)
+            pending, size = rest.to_batches(), rest.num_rows
+    if size or not yielded:
+        yield pa.Table.from_batches(pending, schema=reader.schema)

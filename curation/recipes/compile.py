@@ -1,0 +1,333 @@
+"""Compile recipe steps to DuckDB SQL over the catalog.
+
+The engine works on two temporary tables in the catalog's connection:
+    _base(rid, sample_id, status, ok, c0, ...) one row per sample: `rid` numbers samples in sample_id order,
+                                               `ok` is a successful crawl, c<i> the recipe's columns
+    _drop(rid, reason)                         one row per (crawled sample, reason a step drops it for)
+Reasons are small integer ids (`Reasons`) numbered in step order. Each step appends its drops to `_drop`.
+Row-local steps (filter, caption) judge every crawled sample; steps that rank or group (top_fraction,
+top_k, dedup) look at `_drop` to know which rows are still alive.
+
+Column names reach SQL only after they were checked against the catalog, and then quoted; every value
+from a recipe (thresholds, lists, regexes, reason strings, JSON keys) is a bound `$p<n>` parameter.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from curation.catalog import Catalog
+from curation.recipes.model import (
+    CaptionStep,
+    FilterStep,
+    PerceptualDedup,
+    Recipe,
+    RecipeError,
+    SemanticDedup,
+    TopFractionStep,
+    TopKStep,
+    _Dedup,
+)
+
+NOT_FILTERABLE = ("clips", "embeddings", "decisions", "reviews")  # views that are not per-sample scores
+EXTRA = "extra"
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+            "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A recipe column reference resolved against the catalog."""
+
+    ref: str  # as written in the recipe, e.g. "clip.clip_score"
+    view: str  # "clip", "samples", "extra" or "embeddings"
+    name: str  # column in the view, or the JSON key for extra.<key>
+    sql_type: str  # DuckDB type, e.g. "DOUBLE"
+    alias: str  # its column in _base, e.g. "c2"
+
+    @property
+    def numeric(self) -> bool:
+        return self.sql_type.startswith(_NUMERIC)
+
+
+class Params:
+    """Collects bound parameters; calling it with a value returns the placeholder to put in the SQL."""
+
+    def __init__(self):
+        self.values: dict[str, object] = {}
+
+    def __call__(self, value) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"${name}"
+
+
+class Reasons:
+    """The reason strings a recipe can emit, by integer id in step order (so sorting ids sorts by step).
+
+    A reason used by several steps (`missing:<column>`) keeps the id of its first step. Ids are bits of
+    a 64-bit mask per sample (see curate.py), hence at most 64 reasons.
+    """
+
+    def __init__(self, recipe: Recipe):
+        self.names: list[str] = []
+        self.steps: list[int] = []
+        for i, step in enumerate(recipe.steps, 1):
+            for reason in (f"missing:{step.column}", step.reason):
+                if reason not in self.names:
+                    self.names.append(reason)
+                    self.steps.append(i)
+        if len(self.names) > 64:
+            raise RecipeError(f"recipe {recipe.name!r} has {len(self.names)} distinct reasons; at most 64 are "
+                              "supported (split it into two recipes)")
+
+    def id(self, reason: str) -> int:
+        return self.names.index(reason)
+
+    def of(self, step) -> tuple[int, int]:
+        """(drop id, missing-value id) of a step."""
+        return self.id(step.reason), self.id(f"missing:{step.column}")
+
+
+def quote(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def resolve(recipe: Recipe, catalog: Catalog) -> dict[str, Column]:
+    """Check every column of the recipe against the catalog; raise RecipeError listing all problems."""
+    types = _column_types(catalog)
+    columns: dict[str, Column] = {}
+    problems: list[str] = []
+    for ref in recipe.columns():
+        col = _resolve_ref(ref, types, len(columns), problems)
+        if col:
+            columns[ref] = col
+    if not problems:
+        for i, step in enumerate(recipe.steps, 1):
+            problems += [f"step {i} ({step.reason}): {p}" for p in _check_step(step, columns, catalog)]
+    if problems:
+        raise RecipeError(f"recipe {recipe.name!r} does not fit this workspace:\n  - " + "\n  - ".join(problems))
+    return columns
+
+
+def _column_types(catalog: Catalog) -> dict[str, dict[str, str]]:
+    rows = catalog.con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    out: dict[str, dict[str, str]] = {}
+    for view, column, sql_type in rows:
+        out.setdefault(view, {})[column] = sql_type
+    return out
+
+
+def _resolve_ref(ref: str, types: dict[str, dict[str, str]], index: int, problems: list[str]) -> Column | None:
+    alias = f"c{index}"
+    view, dot, name = ref.partition(".")
+    if not dot or not name:
+        owners = [f"{v}.{ref}" for v in sorted(types) if ref in types[v]]
+        hint = f"did you mean {' or '.join(owners)}?" if owners else "write it as view.column, e.g. clip.clip_score"
+        problems.append(f"column {ref!r} has no view; {hint}")
+        return None
+    if view == EXTRA:
+        return Column(ref, EXTRA, name, "VARCHAR", alias)
+    valid_views = sorted(v for v in types if v not in NOT_FILTERABLE) + [f"{EXTRA}.<key>"]
+    if view not in types or (view in NOT_FILTERABLE and view != "embeddings"):
+        problems.append(f"unknown scorer or view {view!r} in {ref!r}; valid: {', '.join(valid_views)}")
+        return None
+    if name not in types[view]:
+        problems.append(f"{view} has no column {name!r} (in {ref!r}); valid columns: {', '.join(types[view])}")
+        return None
+    return Column(ref, view, name, types[view][name], alias)
+
+
+def _check_step(step, columns: dict[str, Column], catalog: Catalog) -> list[str]:
+    """Type checks of one step against the resolved columns."""
+    problems = []
+    col = columns[step.column]
+    if col.view == "embeddings" and not isinstance(step, SemanticDedup):
+        return [f"{col.ref} can only be used by semantic dedup"]
+    if isinstance(step, FilterStep):
+        problems += _check_filter(step, col)
+    elif isinstance(step, CaptionStep):
+        if col.sql_type != "VARCHAR":
+            problems.append(f"caption column {col.ref} is {col.sql_type}, not text")
+        for regex in (step.matches, step.not_matches):
+            if regex is not None:
+                try:
+                    catalog.con.execute("SELECT regexp_matches('', $p)", {"p": regex})
+                except duckdb.Error as exc:
+                    problems.append(f"invalid regular expression {regex!r}: {exc}")
+    elif isinstance(step, (TopFractionStep, TopKStep)):
+        if not col.numeric:
+            problems.append(f"{col.ref} is {col.sql_type}; ranking needs a numeric column")
+    elif isinstance(step, SemanticDedup):
+        if col.view != "embeddings" or not col.name.endswith("_embedding"):
+            problems.append(f"semantic dedup needs embeddings.image_embedding or embeddings.text_embedding, "
+                            f"not {col.ref}")
+        try:
+            embedding_model(step, catalog)
+        except RecipeError as exc:
+            problems.append(str(exc))
+    elif isinstance(step, PerceptualDedup) and col.sql_type != "VARCHAR":
+        problems.append(f"perceptual dedup needs a hex hash column, {col.ref} is {col.sql_type}")
+    keep = getattr(step, "keep", None)
+    if keep and not (columns[keep.column].numeric or columns[keep.column].sql_type == "BOOLEAN"):
+        problems.append(f"keep column {keep.column} is {columns[keep.column].sql_type}; it must be numeric")
+    return problems
+
+
+def _check_filter(step: FilterStep, col: Column) -> list[str]:
+    problems = []
+    if (step.min is not None or step.max is not None) and not col.numeric:
+        problems.append(f"min/max need a numeric column; {col.ref} is {col.sql_type}"
+                        + (" (use equals: true/false)" if col.sql_type == "BOOLEAN" else ""))
+    values = [step.equals] if step.equals is not None else (step.in_ or []) + (step.not_in or [])
+    for value in values:
+        if col.sql_type == "BOOLEAN":
+            ok = isinstance(value, bool)
+        elif col.numeric:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            problems.append(f"value {value!r} does not fit {col.ref} ({col.sql_type})")
+    return problems
+
+
+def base_sql(columns: dict[str, Column], params: Params) -> str:
+    """CREATE the `_base` table: every sample with the recipe's columns joined by sample_id."""
+    selects = ["(row_number() OVER (ORDER BY s.sample_id) - 1) AS rid", "s.sample_id", "s.status",
+               "coalesce(s.status = 'success', false) AS ok"]
+    joins = []
+    views: dict[str, str] = {}
+    for col in columns.values():
+        if col.view == "embeddings":
+            continue
+        if col.view == EXTRA:
+            path = '$."' + col.name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            expr = f"json_extract_string(s.extra, {params(path)})"
+        elif col.view == "samples":
+            expr = f"s.{quote(col.name)}"
+        else:
+            views.setdefault(col.view, f"j{len(views)}")
+            expr = f"{views[col.view]}.{quote(col.name)}"
+        selects.append(f"{expr} AS {col.alias}")
+    for view, j in views.items():
+        names = ", ".join(quote(c.name) for c in columns.values() if c.view == view)
+        joins.append(f"LEFT JOIN (SELECT sample_id, {names} FROM {quote(view)}) AS {j} ON {j}.sample_id = s.sample_id")
+    return (f"CREATE OR REPLACE TEMP TABLE _base AS SELECT {', '.join(selects)} FROM samples AS s "
+            + " ".join(joins))
+
+
+def filter_sql(step: FilterStep | CaptionStep, ids: tuple[int, int], col: Column, params: Params) -> str:
+    """INSERT the drops of a row-local step: rows failing its condition, or with a null value."""
+    cond = _caption_condition(step, col.alias, params) if isinstance(step, CaptionStep) else \
+        _filter_condition(step, col.alias, params)
+    return (f"INSERT INTO _drop SELECT rid, CASE WHEN {col.alias} IS NULL THEN {ids[1]} ELSE {ids[0]} END "
+            f"FROM _base WHERE ok AND ({col.alias} IS NULL OR NOT ({cond}))")
+
+
+def _filter_condition(step: FilterStep, c: str, p: Params) -> str:
+    conds = []
+    if step.min is not None:
+        conds.append(f"{c} >= {p(step.min)}")
+    if step.max is not None:
+        conds.append(f"{c} <= {p(step.max)}")
+    if step.equals is not None:
+        conds.append(f"{c} = {p(step.equals)}")
+    if step.in_ is not None:
+        conds.append(f"{c} IN ({', '.join(p(v) for v in step.in_)})")
+    if step.not_in is not None:
+        conds.append(f"{c} NOT IN ({', '.join(p(v) for v in step.not_in)})")
+    return " AND ".join(conds) or "TRUE"
+
+
+def _caption_condition(step: CaptionStep, c: str, p: Params) -> str:
+    words = f"len(regexp_extract_all({c}, '\\S+'))"
+    conds = []
+    for bound, op, expr in ((step.min_words, ">=", words), (step.max_words, "<=", words),
+                            (step.min_chars, ">=", f"length({c})"), (step.max_chars, "<=", f"length({c})")):
+        if bound is not None:
+            conds.append(f"{expr} {op} {p(bound)}")
+    if step.matches is not None:
+        conds.append(f"regexp_matches({c}, {p(step.matches)})")
+    if step.not_matches is not None:
+        conds.append(f"NOT regexp_matches({c}, {p(step.not_matches)})")
+    return " AND ".join(conds)
+
+
+def top_sql(step: TopFractionStep | TopKStep, ids: tuple[int, int], col: Column, by: Column | None,
+            params: Params) -> str:
+    """INSERT the drops of top_fraction / top_k.
+
+    Among rows alive before this step with a value, rank by (value, sample_id) per group and keep the first
+    ceil(fraction * n) (or k); the last kept row is the group's cutoff. Every crawled row, alive or not, is
+    then judged against its group's cutoff, so rows dropped earlier still show whether this step would
+    drop them. Rows without a value drop with `missing:<column>`; groups with no alive row keep everyone.
+    """
+    v = col.alias
+    g, on = (f"b.{by.alias}", f"b.{by.alias} IS NOT DISTINCT FROM c.g") if by else ("NULL", "TRUE")
+    direction, worse = ("DESC", ">") if step.order == "desc" else ("ASC", "<")
+    better = "<" if worse == ">" else ">"
+    if isinstance(step, TopFractionStep):
+        n_keep = f"CAST(ceil(round({params(step.fraction)} * n, 9)) AS BIGINT)"
+    else:
+        n_keep = f"least({params(step.k)}, n)"
+    return f"""
+        INSERT INTO _drop
+        WITH alive AS (
+            SELECT b.sample_id, b.{v} AS v, {g} AS g FROM _base AS b
+            WHERE b.ok AND b.{v} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM _drop AS d WHERE d.rid = b.rid)),
+        ranked AS (
+            SELECT g, v, sample_id,
+                   row_number() OVER (PARTITION BY g ORDER BY v {direction}, sample_id) AS rank,
+                   count(*) OVER (PARTITION BY g) AS n
+            FROM alive),
+        cutoff AS (SELECT g, v AS cut_v, sample_id AS cut_id FROM ranked WHERE rank = {n_keep})
+        SELECT b.rid, CASE WHEN b.{v} IS NULL THEN {ids[1]} ELSE {ids[0]} END
+        FROM _base AS b LEFT JOIN cutoff AS c ON {on}
+        WHERE b.ok AND (b.{v} IS NULL OR (c.cut_v IS NOT NULL AND
+              (b.{v} {better} c.cut_v OR (b.{v} = c.cut_v AND b.sample_id > c.cut_id))))"""
+
+
+def group_dedup_sql(step: _Dedup, reason: int, groups: str, keep: Column | None) -> str:
+    """INSERT the drops of a dedup step: every member of a group but the best one.
+
+    `groups` is a relation (rid, grp) of the rows in groups. The survivor of a group is, in order: alive
+    before this step, best `keep` value (nulls last), smallest sample_id.
+    """
+    order = ["(d.rid IS NULL) DESC"]
+    if keep is not None:
+        order.append(f"b.{keep.alias} {'DESC' if step.keep.order == 'desc' else 'ASC'} NULLS LAST")
+    order.append("b.rid")
+    return f"""
+        INSERT INTO _drop
+        SELECT rid, {reason} FROM (
+            SELECT b.rid, row_number() OVER (PARTITION BY grp.grp ORDER BY {', '.join(order)}) AS rank
+            FROM ({groups}) AS grp JOIN _base AS b ON b.rid = grp.rid
+            LEFT JOIN (SELECT DISTINCT rid FROM _drop) AS d ON d.rid = b.rid)
+        WHERE rank > 1"""
+
+
+def missing_sql(reason: int, col: Column) -> str:
+    """INSERT `missing:<column>` drops for crawled rows with a null value of `col`."""
+    return f"INSERT INTO _drop SELECT rid, {reason} FROM _base WHERE ok AND {col.alias} IS NULL"
+
+
+def embedding_model(step: SemanticDedup, catalog: Catalog) -> str:
+    """The embeddings model_id a semantic dedup step uses: its `model`, or the workspace's only one."""
+    models = [r[0] for r in catalog.con.execute(
+        "SELECT DISTINCT model_id FROM embeddings WHERE model_id IS NOT NULL ORDER BY 1").fetchall()]
+    if step.model is not None:
+        if step.model not in models:
+            raise RecipeError(f"no embeddings of model {step.model!r}; models in this workspace: "
+                              f"{', '.join(models) or 'none (run gristmill score first)'}")
+        return step.model
+    if len(models) != 1:
+        raise RecipeError("semantic dedup needs embeddings; "
+                          + (f"several models found, pick one with model: {', '.join(models)}" if models
+                             else "this workspace has none (run gristmill score first)"))
+    return models[0]
