@@ -6,7 +6,8 @@ Views (stable names; README "Catalog" lists every column):
     <scorer>     one view per scorer, e.g. basic, text, clip (scores/<scorer>/*.parquet)
     embeddings   image/text embeddings of every model (embeddings/<model>/*.parquet)
     decisions    the current curation decisions (the file named in decisions/CURRENT)
-    reviews      the human review event log (reviews/*.parquet)
+    reviews      the human review event log: compacted reviews/*.parquet plus the live journals
+    review_state the current review state of every reviewed sample (curation.reviews.REVIEW_STATE_SQL)
 A view whose files do not exist yet is empty, with its full set of columns, never missing.
 """
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from curation.reviews import REVIEW_STATE_SQL, compacted_files, read_journals, reviews_sql
 from curation.workspace import Workspace
 from schemas import CLIPS, DECISIONS, REVIEW_EVENTS, SAMPLES, SCORERS, embedding_schema, score_schema
 
@@ -75,7 +77,23 @@ class Catalog:
         embedding_files = [f for model in ws.subfolders("embeddings") for f in ws.parquet_files("embeddings", model)]
         self._view("embeddings", embedding_files, embedding_schema(1))
         self._view("decisions", self._current_decisions(), DECISIONS)
-        self._view("reviews", ws.parquet_files("reviews"), REVIEW_EVENTS)
+        self.refresh_reviews()
+
+    def refresh_reviews(self) -> None:
+        """(Re)create `reviews` and `review_state` from the review log as it is now (journals read first).
+
+        Lines the journals' readers skipped (torn by a crash, corrupt) are listed in `review_problems`.
+        """
+        journal = read_journals(self.workspace)
+        self.review_problems = journal.problems
+        files = compacted_files(self.workspace)
+        compacted = _files_select(files) if files else _empty_select(REVIEW_EVENTS)
+        self.con.execute("CREATE SCHEMA IF NOT EXISTS review_log")
+        self.con.register("_review_journal", journal.table)
+        self.con.execute("CREATE OR REPLACE TABLE review_log.journal AS SELECT * FROM _review_journal")
+        self.con.unregister("_review_journal")
+        self.con.execute(f"CREATE OR REPLACE VIEW reviews AS {reviews_sql(compacted, 'review_log.journal')}")
+        self.con.execute(f"CREATE OR REPLACE VIEW review_state AS {REVIEW_STATE_SQL}")
 
     def _current_decisions(self) -> list[Path]:
         pointer = self.workspace.path("decisions", CURRENT_DECISIONS)
@@ -113,4 +131,4 @@ class Catalog:
         self.con.close()
 
 
-_RESERVED = {"samples", "clips", "embeddings", "decisions", "reviews"}
+_RESERVED = {"samples", "clips", "embeddings", "decisions", "reviews", "review_state"}

@@ -1,0 +1,511 @@
+"""The human review log: every reviewer action is an event, appended and never changed.
+
+Storage under `<workspace>/reviews/`:
+    journal/<session>.jsonl   one file per writer session, one JSON event per line (REVIEW_EVENTS columns,
+                              `ts` in integer µs since the epoch). An append is written and fsync'd before
+                              the call returns: that is when a decision counts as acknowledged.
+    NNNNN.parquet             immutable compacted events (REVIEW_EVENTS), written by `compact()`, sorted by
+                              sample_id so that looking up a page of samples reads few row groups
+    config.yaml               the reject reasons (ReviewConfig)
+    .compact.lock             serialises compactions
+
+Writers never share a file, so concurrent reviewers need no coordination. A writer holds an exclusive
+`flock` on its journal while it lives; the kernel drops it when the process dies, which is how compaction
+tells a live journal (compact its events, keep the file) from a dead one (compact, then delete). A torn
+last line left by a crash was never acknowledged: readers skip it and report it, and a writer resuming
+that session cuts it off first. Readers read journals before they list Parquet files and drop duplicate
+event_ids, so a compaction running at the same time makes them see every event exactly once.
+
+Events are ordered by (ts, session, seq). The current state of a sample (`review_state` in the catalog)
+ignores undone events and takes the latest decision, the latest caption edit, the latest action per tag
+and per label field.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from curation.atomic import write_bytes, write_parquet
+from curation.errors import GristmillError
+from curation.workspace import Workspace
+from schemas import REVIEW_EVENTS
+
+log = logging.getLogger(__name__)
+
+REVIEWS = "reviews"
+JOURNAL = "journal"
+CONFIG_NAME = "config.yaml"
+ACTIONS = ("accept", "reject", "edit_caption", "tag_add", "tag_remove", "label", "undo")
+DECISIONS = ("accept", "reject")
+ORDER = ("ts", "session", "seq")
+_SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_LOCK_WAIT_S = 5.0
+COMPACT_ROW_GROUP = 8192  # compacted files are sorted by sample_id: a lookup of a few samples skips most groups
+DEFAULT_REJECT_REASONS = (
+    "caption_mismatch",
+    "bad_caption_text",
+    "low_quality",
+    "watermark_or_text",
+    "duplicate",
+    "unsafe",
+    "not_a_photo",
+    "other",
+)
+
+
+class ReviewError(GristmillError):
+    """A review action that cannot be recorded (unknown reason, bad session name, unknown event)."""
+
+
+class ReviewConfig(BaseModel):
+    """What `reviews/config.yaml` holds: the reject reasons reviewers choose from."""
+
+    model_config = ConfigDict(extra="forbid")
+    reject_reasons: list[str] = Field(default_factory=lambda: list(DEFAULT_REJECT_REASONS), min_length=1)
+
+    @field_validator("reject_reasons")
+    @classmethod
+    def _unique_identifiers(cls, reasons: list[str]) -> list[str]:
+        bad = [r for r in reasons if not re.fullmatch(r"[a-z0-9][a-z0-9_:-]*", r)]
+        if bad:
+            raise ValueError(f"reasons must be lower-case words (a-z, 0-9, _ : -): {bad}")
+        if len(set(reasons)) != len(reasons):
+            raise ValueError("reasons must be unique")
+        return reasons
+
+
+def load_config(workspace: Workspace) -> ReviewConfig:
+    """The workspace's review config; the defaults (DEFAULT_REJECT_REASONS) when it has no config.yaml."""
+    path = workspace.path(REVIEWS, CONFIG_NAME)
+    if not path.is_file():
+        return ReviewConfig()
+    try:
+        return ReviewConfig.model_validate(yaml.safe_load(path.read_text()) or {})
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ReviewError(f"{path} is not a valid review config: {exc}") from exc
+
+
+def save_config(workspace: Workspace, config: ReviewConfig) -> Path:
+    """Write `reviews/config.yaml` atomically."""
+    data = yaml.safe_dump(config.model_dump(), sort_keys=True).encode()
+    return write_bytes(data, workspace.path(REVIEWS, CONFIG_NAME))
+
+
+def now_us() -> int:
+    """The current UTC time in integer microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+def new_session(reviewer: str) -> str:
+    """A fresh, file-name-safe session id: UTC start time, reviewer slug and a random suffix."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", reviewer).strip("-")[:32] or "reviewer"
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{slug}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class EventRead:
+    """Events read from the log, plus what was skipped and why (torn or corrupt journal lines)."""
+
+    table: pa.Table
+    problems: list[str] = field(default_factory=list)
+
+
+class ReviewLog:
+    """One reviewer's writer session over a workspace's review log.
+
+    Every method that records an action returns the event (a dict of REVIEW_EVENTS columns, `ts` as µs)
+    once it is on disk. `session` defaults to a fresh id; passing an existing one continues it.
+    """
+
+    def __init__(self, workspace: Workspace | str | Path, reviewer: str, session: str | None = None):
+        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace.open(Path(workspace))
+        if not reviewer or not reviewer.strip():
+            raise ReviewError("a reviewer id is required")
+        self.reviewer = reviewer
+        self.session = session or new_session(reviewer)
+        self._resumed = session is not None  # a given session may have events already: continue its seq
+        if not _SESSION_RE.match(self.session):
+            raise ReviewError(f"session {self.session!r} must be 1-128 of A-Z a-z 0-9 . _ - (no leading dot)")
+        self.config = load_config(self.workspace)
+        self.path = self.workspace.path(REVIEWS, JOURNAL, f"{self.session}.jsonl")
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._seq = 0
+        self._last_ts = 0
+        self._written: dict[str, dict] = {}
+
+    # -- actions -------------------------------------------------------------------------------------
+    def accept(self, sample_id: str) -> dict:
+        """Record that the sample belongs in the corpus."""
+        return self._append(sample_id, "accept")
+
+    def reject(self, sample_id: str, reason: str) -> dict:
+        """Record that the sample does not belong in the corpus, for one of the configured reasons."""
+        if reason not in self.config.reject_reasons:
+            raise ReviewError(f"unknown reject reason {reason!r}; configured: {', '.join(self.config.reject_reasons)}")
+        return self._append(sample_id, "reject", reason=reason)
+
+    def edit_caption(self, sample_id: str, new: str, old: str | None) -> dict:
+        """Record a caption fix: `old` is the caption the reviewer saw, `new` the replacement."""
+        if not isinstance(new, str) or not new.strip():
+            raise ReviewError("a caption edit needs a non-empty new caption")
+        if new == old:
+            raise ReviewError("the new caption is the same as the old one")
+        return self._append(sample_id, "edit_caption", old_caption=old, new_caption=new)
+
+    def tag(self, sample_id: str, tag: str) -> dict:
+        """Add a tag to the sample."""
+        return self._append(sample_id, "tag_add", tag=_clean_tag(tag))
+
+    def untag(self, sample_id: str, tag: str) -> dict:
+        """Remove a tag from the sample."""
+        return self._append(sample_id, "tag_remove", tag=_clean_tag(tag))
+
+    def label(self, sample_id: str, field_name: str, value: str | None) -> dict:
+        """Set (or clear, with None) a label field of the sample."""
+        if not field_name or not field_name.strip():
+            raise ReviewError("a label fix needs a field name")
+        return self._append(sample_id, "label", label_field=field_name.strip(), label_value=value)
+
+    def undo(self, event_id: str) -> dict:
+        """Cancel an earlier event (of any reviewer); undo events themselves cannot be undone."""
+        target = self._written.get(event_id) or _find_event(self.workspace, event_id)
+        if target is None:
+            raise ReviewError(f"no review event {event_id!r} to undo")
+        if target["action"] == "undo":
+            raise ReviewError(f"event {event_id} is an undo; record the action again instead of undoing an undo")
+        return self._append(target["sample_id"], "undo", undo_of=event_id)
+
+    # -- reading and maintenance ---------------------------------------------------------------------
+    def events(self) -> pa.Table:
+        """Every event of the workspace (all sessions), ordered by (ts, session, seq)."""
+        read = read_events(self.workspace)
+        for problem in read.problems:
+            log.warning(problem)
+        return read.table
+
+    def compact(self) -> "CompactReport":
+        """Compact the workspace's journals into Parquet (see `compact`)."""
+        return compact(self.workspace)
+
+    def close(self) -> None:
+        """Release the journal (and its lock); later actions reopen it."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _append(self, sample_id: str, action: str, **fields) -> dict:
+        if not isinstance(sample_id, str) or not sample_id:
+            raise ReviewError("a review event needs a sample_id")
+        with self._lock:
+            fd = self._fd if self._fd is not None else self._open()
+            ts = max(now_us(), self._last_ts)
+            event = {name: None for name in REVIEW_EVENTS.names}
+            event.update(fields, event_id=uuid.uuid4().hex, sample_id=sample_id, action=action,
+                         reviewer=self.reviewer, session=self.session, ts=ts, seq=self._seq)
+            data = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            end = os.fstat(fd).st_size
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, end)  # never leave a partial line for the next event to be glued to
+                raise
+            self._seq += 1
+            self._last_ts = ts
+            self._written[event["event_id"]] = event
+        return event
+
+    def _open(self) -> int:
+        """Open and lock this session's journal, cutting off a torn tail and resuming seq and ts."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if time.monotonic() > deadline:
+                    raise ReviewError(f"session {self.session} is in use by another writer ({self.path})") from None
+                time.sleep(0.02)
+                continue
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # compaction deleted the file between our open and our lock: open it again
+        _fsync_dir(self.path.parent)
+        size = os.fstat(fd).st_size
+        if size:
+            content = os.pread(fd, size, 0)
+            complete = content.rfind(b"\n") + 1
+            if complete < size:
+                log.warning("%s: cut off a torn last line (%d bytes) left by an interrupted write",
+                            self.path, size - complete)
+                os.ftruncate(fd, complete)
+                os.fsync(fd)
+        previous = (read_events(self.workspace).table.filter(pc.field("session") == self.session)
+                    if self._resumed else REVIEW_EVENTS.empty_table())
+        if previous.num_rows:
+            self._seq = pc.max(previous["seq"]).as_py() + 1
+            self._last_ts = pc.max(previous["ts"]).cast(pa.int64()).as_py()
+        self._fd = fd
+        return fd
+
+
+def _clean_tag(tag: str) -> str:
+    if not isinstance(tag, str) or not tag.strip():
+        raise ReviewError("a tag must be a non-empty string")
+    return tag.strip()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+def journal_files(workspace: Workspace) -> list[Path]:
+    """The journal files present now, sorted."""
+    folder = workspace.path(REVIEWS, JOURNAL)
+    return sorted(p for p in folder.glob("*.jsonl") if not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def parse_journal(path: Path) -> tuple[list[dict], list[str]]:
+    """The complete events of one journal file, and a problem line for each line skipped."""
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:  # compacted and deleted since it was listed: its events are in Parquet now
+        return [], []
+    lines = content.split(b"\n")
+    problems = []
+    if lines[-1]:
+        problems.append(f"{path}: ignored an incomplete last line ({len(lines[-1])} bytes): "
+                        "a crashed write (never acknowledged) or one in progress")
+    events = []
+    for number, line in enumerate(lines[:-1], 1):
+        try:
+            event = json.loads(line)
+            missing = [f.name for f in REVIEW_EVENTS if not f.nullable and event.get(f.name) is None]
+            if missing:
+                raise ValueError(f"missing {', '.join(missing)}")
+        except ValueError as exc:
+            problems.append(f"{path}:{number}: ignored a corrupt line ({exc})")
+            continue
+        events.append(event)
+    return events, problems
+
+
+def events_table(events: list[dict]) -> pa.Table:
+    """REVIEW_EVENTS table of event dicts (`ts` in µs), in (ts, session, seq) order."""
+    columns = {}
+    for f in REVIEW_EVENTS:
+        values = [e.get(f.name) for e in events]
+        columns[f.name] = (pa.array(values, pa.int64()).cast(f.type) if f.name == "ts"
+                           else pa.array(values, f.type))
+    table = pa.Table.from_pydict(columns, schema=REVIEW_EVENTS)
+    return table.sort_by([(c, "ascending") for c in ORDER])
+
+
+def read_journals(workspace: Workspace) -> EventRead:
+    """Every complete event in the journals now (possibly also compacted already)."""
+    events, problems = [], []
+    for path in journal_files(workspace):
+        found, skipped = parse_journal(path)
+        events += found
+        problems += skipped
+    return EventRead(events_table(events), problems)
+
+
+def compacted_files(workspace: Workspace) -> list[Path]:
+    """The committed compacted Parquet files, sorted."""
+    return workspace.parquet_files(REVIEWS)
+
+
+def read_events(workspace: Workspace) -> EventRead:
+    """Every event of the log exactly once, ordered by (ts, session, seq)."""
+    journals = read_journals(workspace)  # before listing Parquet: see the module docstring
+    parts = [pq.read_table(p, schema=REVIEW_EVENTS) for p in compacted_files(workspace)]
+    compacted = pa.concat_tables(parts) if parts else REVIEW_EVENTS.empty_table()
+    done = compacted["event_id"].combine_chunks()
+    fresh = journals.table.filter(pc.invert(pc.is_in(journals.table["event_id"], value_set=done)))
+    table = pa.concat_tables([compacted, fresh]).sort_by([(c, "ascending") for c in ORDER])
+    return EventRead(table, journals.problems)
+
+
+def _find_event(workspace: Workspace, event_id: str) -> dict | None:
+    rows = read_events(workspace).table.filter(pc.field("event_id") == event_id).to_pylist()
+    return rows[0] if rows else None
+
+
+# -- compaction ------------------------------------------------------------------------------------------
+@dataclass
+class CompactReport:
+    """What one compaction did."""
+
+    events_written: int
+    parquet: Path | None
+    journals_removed: list[Path]
+    journals_live: list[Path]
+    problems: list[str]
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def compact(workspace: Workspace) -> CompactReport:
+    """Move journal events into a new immutable `reviews/NNNNN.parquet`, then delete dead journals.
+
+    Idempotent by event_id: events already compacted are skipped, so a crash at any point loses and
+    duplicates nothing. Journals of live writers are compacted but kept (their writers go on appending).
+    """
+    with _exclusive(workspace.path(REVIEWS, ".compact.lock")):
+        dead: list[tuple[Path, int]] = []
+        live: list[Path] = []
+        for path in journal_files(workspace):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                live.append(path)
+                continue
+            dead.append((path, fd))  # held locked until deleted, so no writer can resume it meanwhile
+        try:
+            fresh, problems = _uncompacted(workspace)
+            parquet = None
+            if fresh.num_rows:
+                parquet = workspace.path(REVIEWS, f"{_next_index(workspace):05d}.parquet")
+                by_sample = fresh.sort_by([("sample_id", "ascending")] + [(c, "ascending") for c in ORDER])
+                write_parquet(by_sample, parquet, row_group_size=COMPACT_ROW_GROUP)
+            for path, _ in dead:
+                path.unlink()
+            if dead:
+                _fsync_dir(workspace.path(REVIEWS, JOURNAL))
+        finally:
+            for _, fd in dead:
+                os.close(fd)
+    return CompactReport(fresh.num_rows, parquet, [p for p, _ in dead], live, problems)
+
+
+def _uncompacted(workspace: Workspace) -> tuple[pa.Table, list[str]]:
+    """Journal events that no compacted file holds yet, in (ts, session, seq) order."""
+    journals = read_journals(workspace)
+    ids = [pq.read_table(p, columns=["event_id"])["event_id"].combine_chunks() for p in compacted_files(workspace)]
+    done = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+    fresh = journals.table.filter(pc.invert(pc.is_in(journals.table["event_id"], value_set=done)))
+    return fresh, journals.problems
+
+
+def _next_index(workspace: Workspace) -> int:
+    numbers = [int(p.stem) for p in compacted_files(workspace) if p.stem.isdigit()]
+    return max(numbers, default=-1) + 1
+
+
+# -- catalog views ---------------------------------------------------------------------------------------
+def reviews_sql(compacted: str, journal: str) -> str:
+    """SELECT of the `reviews` view: compacted and journal events, each event once, in (ts, session, seq) order.
+
+    Deduplicating per (sample_id, event_id) lets a filter on sample_id reach both scans.
+    """
+    cols = ", ".join(REVIEW_EVENTS.names)
+    return (f"SELECT {cols} FROM (SELECT {cols} FROM ({compacted}) UNION ALL SELECT {cols} FROM {journal}) "
+            f"QUALIFY row_number() OVER (PARTITION BY sample_id, event_id) = 1 ORDER BY {', '.join(ORDER)}")
+
+
+_KEY = "(ts, session, seq)"
+_STATE_TEMPLATE = f"""
+WITH events AS (SELECT * FROM {{events}}),
+undone AS (SELECT DISTINCT undo_of AS event_id FROM events WHERE action = 'undo'),
+live AS (SELECT * FROM events WHERE action <> 'undo' AND event_id NOT IN (SELECT event_id FROM undone)),
+decided AS (
+    SELECT sample_id, arg_max({{'action': action, 'reason': reason, 'reviewer': reviewer, 'ts': ts}}, {_KEY}) AS d
+    FROM live WHERE action IN ('accept', 'reject') GROUP BY sample_id),
+per_reviewer AS (
+    SELECT sample_id, reviewer, arg_max(action, {_KEY}) AS action
+    FROM live WHERE action IN ('accept', 'reject') GROUP BY sample_id, reviewer),
+conflicts AS (SELECT sample_id, count(DISTINCT action) > 1 AS conflicting FROM per_reviewer GROUP BY sample_id),
+captions AS (
+    SELECT sample_id, arg_max(new_caption, {_KEY}) AS final_caption
+    FROM live WHERE action = 'edit_caption' GROUP BY sample_id),
+tag_last AS (
+    SELECT sample_id, tag, arg_max(action, {_KEY}) AS action
+    FROM live WHERE action IN ('tag_add', 'tag_remove') GROUP BY sample_id, tag),
+tags AS (
+    SELECT sample_id, list(tag ORDER BY tag) FILTER (WHERE action = 'tag_add') AS tags
+    FROM tag_last GROUP BY sample_id),
+label_last AS (
+    SELECT sample_id, label_field, arg_max({{'v': label_value}}, {_KEY}).v AS label_value
+    FROM live WHERE action = 'label' GROUP BY sample_id, label_field),
+labels AS (
+    SELECT sample_id, map_from_entries(list((label_field, label_value) ORDER BY label_field)) AS labels
+    FROM label_last GROUP BY sample_id),
+counts AS (SELECT sample_id, count(*) AS n_events, max(ts) AS last_ts FROM events GROUP BY sample_id)
+SELECT counts.sample_id,
+       decided.d.action AS decision,
+       decided.d.reason AS reject_reason,
+       decided.d.reviewer AS decision_reviewer,
+       decided.d.ts AS decision_ts,
+       coalesce(conflicts.conflicting, false) AS conflicting,
+       captions.final_caption,
+       coalesce(tags.tags, []::VARCHAR[]) AS tags,
+       labels.labels,
+       counts.n_events,
+       counts.last_ts
+FROM counts
+LEFT JOIN decided USING (sample_id)
+LEFT JOIN conflicts USING (sample_id)
+LEFT JOIN captions USING (sample_id)
+LEFT JOIN tags USING (sample_id)
+LEFT JOIN labels USING (sample_id)
+"""
+
+
+def review_state_sql(events: str = "reviews") -> str:
+    """SELECT of the current review state, one row per sample, computed from the relation `events`.
+
+    An undo event carries the sample_id of the event it undoes, so `events` may be the reviews of a few
+    samples only (a page of the review app), which is much cheaper than the whole `review_state` view.
+    """
+    return _STATE_TEMPLATE.replace("{events}", events)
+
+
+REVIEW_STATE_SQL = review_state_sql()
+"""SELECT of the `review_state` view: one row per sample with any review event (see the module docstring)."""

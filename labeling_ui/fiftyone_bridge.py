@@ -1,0 +1,198 @@
+"""The FiftyOne bridge: a persistent FiftyOne dataset of catalog samples, and its edits back as review events.
+
+`build` writes the selected samples' media to `<workspace>/fiftyone/media/` (FiftyOne needs files) and
+adds them to the dataset, keyed by the `gm_id` field, with their current caption (the latest edit, or the
+crawled one), review tags, decision and scores. Each sample also keeps `gm_base_caption` and
+`gm_base_tags`: what gristmill last gave it. `sync` turns the differences between a sample's caption and
+tags and that baseline (edits made in FiftyOne) into review events by reviewer "fiftyone:<user>", skips
+any the review log already reflects, then moves the baseline: running it again records nothing new.
+Updating a dataset syncs it first, so an edit made in FiftyOne is never overwritten before it is recorded.
+"""
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from pathlib import Path
+
+from curation.atomic import write_bytes
+from curation.catalog import Catalog
+from curation.errors import GristmillError
+from curation.reviews import ReviewLog
+from curation.shards import read_media
+from curation.workspace import Workspace
+from labeling_ui.queues import quote, score_columns
+
+MEDIA = ("fiftyone", "media")
+_MIME_EXT = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif", "video/mp4": "mp4",
+             "video/webm": "webm"}
+
+
+@dataclass
+class BuildReport:
+    """What `build` did: the dataset name, samples added and updated, and the sync it ran first (if any)."""
+
+    name: str
+    added: int
+    updated: int
+    synced: "SyncReport | None"
+
+
+@dataclass
+class SyncReport:
+    """What `sync` recorded: events by action, and samples whose edits the log already had."""
+
+    reviewer: str
+    events: dict[str, int]
+    already_recorded: int
+
+
+def default_name(workspace: Workspace) -> str:
+    """The dataset name used when none is given: gristmill-<workspace name>."""
+    return f"gristmill-{workspace.config.name}"
+
+
+def _extension(row: dict, data: bytes) -> str:
+    if row.get("mime_type") in _MIME_EXT:
+        return _MIME_EXT[row["mime_type"]]
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:8] == b"ftyp":
+        return "mp4"
+    raise GristmillError(f"sample {row['sample_id']}: unknown media type (mime {row.get('mime_type')!r}); "
+                         "FiftyOne needs a known image or video format")
+
+
+def _selection(catalog: Catalog, where: str | None) -> list[dict]:
+    scores = score_columns(catalog)
+    views = sorted({c.split(".", 1)[0] for c in scores})
+    score_cols = "".join(f", {quote(c.split('.')[0])}.{quote(c.split('.')[1])} AS {quote(c)}" for c in scores)
+    joins = "".join(f" LEFT JOIN {quote(v)} USING (sample_id)" for v in views)
+    sql = (f"SELECT samples.sample_id, samples.url, samples.caption, samples.media_type, samples.mime_type, "
+           f"samples.media_path, samples.media_offset, samples.media_size, decisions.kept, "
+           f"decisions.reason AS drop_reason, review_state.decision, review_state.reject_reason, "
+           f"review_state.final_caption, review_state.tags{score_cols} "
+           f"FROM samples LEFT JOIN decisions USING (sample_id) LEFT JOIN review_state USING (sample_id){joins} "
+           f"WHERE samples.status = 'success' AND samples.media_path IS NOT NULL"
+           + (f" AND ({where})" if where else "") + " ORDER BY samples.sample_id")
+    import duckdb
+
+    try:
+        return catalog.query(sql).to_pylist()
+    except duckdb.Error as exc:
+        raise GristmillError(f"--where {where!r} failed: {exc}") from exc
+
+
+def _media_file(workspace: Workspace, row: dict) -> Path:
+    data = read_media(workspace.root, row["media_path"], row["media_offset"], row["media_size"])
+    path = workspace.path(*MEDIA, f"{row['sample_id']}.{_extension(row, data)}")
+    if not (path.is_file() and path.stat().st_size == len(data)):
+        write_bytes(data, path)
+    return path
+
+
+def _fields(row: dict, scores: list[str]) -> dict:
+    caption = row["final_caption"] if row["final_caption"] is not None else row["caption"]
+    tags = list(row["tags"] or [])
+    fields = {"gm_id": row["sample_id"], "caption": caption, "gm_url": row["url"], "gm_kept": row["kept"],
+              "gm_drop_reason": row["drop_reason"], "gm_decision": row["decision"],
+              "gm_reject_reason": row["reject_reason"], "gm_base_caption": caption, "gm_base_tags": tags}
+    fields.update({"score_" + c.replace(".", "_"): row[c] for c in scores})
+    return fields
+
+
+def _declare_fields(dataset, scores: list[str]) -> None:
+    """Declare gristmill's fields with their types (FiftyOne cannot infer a type from all-None values)."""
+    import fiftyone as fo
+
+    strings = ["gm_id", "caption", "gm_url", "gm_drop_reason", "gm_decision", "gm_reject_reason", "gm_base_caption"]
+    wanted = {**{f: (fo.StringField, {}) for f in strings}, "gm_kept": (fo.BooleanField, {}),
+              "gm_base_tags": (fo.ListField, {"subfield": fo.StringField})}
+    wanted.update({"score_" + c.replace(".", "_"): (fo.FloatField, {}) for c in scores})
+    have = dataset.get_field_schema()
+    for field, (ftype, kwargs) in wanted.items():
+        if field not in have:
+            dataset.add_sample_field(field, ftype, **kwargs)
+
+
+def build(workspace: Workspace, name: str | None = None, where: str | None = None,
+          user: str | None = None) -> BuildReport:
+    """Create or update the persistent dataset `name` with the samples matching `where` (SQL over the views)."""
+    import fiftyone as fo
+
+    name = name or default_name(workspace)
+    synced = sync(workspace, name, user) if fo.dataset_exists(name) else None
+    catalog = Catalog(workspace)
+    rows = _selection(catalog, where)
+    scores = score_columns(catalog)
+    dataset = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name)
+    dataset.persistent = True
+    _declare_fields(dataset, scores)
+    existing = set(dataset.distinct("gm_id")) if len(dataset) else set()
+    new, updates = [], {}
+    for row in rows:
+        fields = _fields(row, scores)
+        if row["sample_id"] in existing:
+            updates[row["sample_id"]] = fields
+        else:
+            tags = fields["gm_base_tags"]
+            new.append(fo.Sample(filepath=str(_media_file(workspace, row)), tags=tags, **fields))
+    if new:
+        dataset.add_samples(new, progress=False)
+    if updates:
+        for field in next(iter(updates.values())):
+            if field != "gm_id":
+                dataset.set_values(field, {i: f[field] for i, f in updates.items()}, key_field="gm_id")
+        dataset.set_values("tags", {i: f["gm_base_tags"] for i, f in updates.items()}, key_field="gm_id")
+    return BuildReport(name, len(new), len(updates), synced)
+
+
+def sync(workspace: Workspace, name: str, user: str | None = None) -> SyncReport:
+    """Record the caption and tag edits made in FiftyOne since the last build or sync as review events."""
+    import fiftyone as fo
+
+    if not fo.dataset_exists(name):
+        raise GristmillError(f"no FiftyOne dataset {name!r}; create it with: gristmill fiftyone {workspace.root}")
+    dataset = fo.load_dataset(name)
+    ids, captions, tags, base_captions, base_tags = dataset.values(
+        ["gm_id", "caption", "tags", "gm_base_caption", "gm_base_tags"])
+    catalog = Catalog(workspace)
+    current = {r["sample_id"]: r for r in catalog.query(
+        "SELECT s.sample_id, coalesce(r.final_caption, s.caption) AS caption, coalesce(r.tags, []) AS tags "
+        "FROM samples s LEFT JOIN review_state r USING (sample_id) WHERE s.sample_id IN (SELECT unnest(?))",
+        [ids]).to_pylist()}
+    log = ReviewLog(workspace, f"fiftyone:{user or getpass.getuser()}")
+    events: list[dict] = []
+    already = 0
+    for sid, caption, tag_list, base_caption, base_tag_list in zip(ids, captions, tags, base_captions, base_tags):
+        state = current.get(sid)
+        if state is None:
+            raise GristmillError(f"FiftyOne sample {sid} is not in the workspace's catalog")
+        now, base = set(tag_list or []), set(base_tag_list or [])
+        edits = [(log.tag, t) for t in sorted(now - base) if t not in state["tags"]]
+        edits += [(log.untag, t) for t in sorted(base - now) if t in state["tags"]]
+        skipped = len(now ^ base) - len(edits)
+        events += [action(sid, tag) for action, tag in edits]
+        if caption != base_caption and caption:
+            if caption != state["caption"]:
+                events.append(log.edit_caption(sid, caption, state["caption"]))
+            else:
+                skipped += 1
+        already += skipped
+    dataset.set_values("gm_base_tags", [list(t or []) for t in tags])
+    dataset.set_values("gm_base_caption", captions)
+    log.close()
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event["action"]] = counts.get(event["action"], 0) + 1
+    return SyncReport(log.reviewer, counts, already)
+
+
+def launch(name: str, address: str = "127.0.0.1", port: int = 5151) -> None:
+    """Open the FiftyOne App on the dataset and wait until it is closed."""
+    import fiftyone as fo
+
+    fo.launch_app(fo.load_dataset(name), address=address, port=port, auto=False).wait()

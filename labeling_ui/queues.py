@@ -1,0 +1,195 @@
+"""Review queues as SQL over the catalog, materialised once and paged by rank ranges (O(page)).
+
+Building a queue runs one query that ranks its members into `ui.queue(rank, sample_id)`. A page is the
+rank range [first, last] of that table. The display columns of its samples (caption, media, scores, the
+filter decision) come from joins that scan every view's sample_id column (~1.3 s on a 1M-sample
+catalog on 2 cores), so they are loaded in chunks of CHUNK_ROWS ranks into `ui.details`: the first
+chunk while building, the next one by `prefetch` after a page near a chunk's end has been shown. A page
+move then reads only in-memory rows. The review state is joined per page, so a decision shows at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from curation.catalog import Catalog
+from curation.reviews import review_state_sql
+from curation.stats import score_views
+
+QUEUE_KINDS = {
+    "margin": "at the threshold margin",
+    "audit": "random audit",
+    "dropped": "dropped by filter",
+    "search": "search results",
+    "similar": "nearest neighbours",
+}
+AUDIT_SUBSETS = ("kept", "dropped", "all")
+CHUNK_ROWS = 2400
+PREFETCH_ROWS = 240  # load the next chunk once a page ends this close to the loaded end
+SIMILAR_LIMIT = 500
+_KEY_COLUMNS = {"sample_id", "error", "scorer_version", "model_id"}
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """Which samples a queue holds and in what order.
+
+    margin: samples with a value of `column` ("view.column"), closest to `threshold` first.
+    audit: a random sample (seeded by `seed`) of `subset` (kept, dropped or all successful samples).
+    dropped: samples the current decisions dropped for `reason`, in random order.
+    search: samples whose caption contains `text` (case-insensitive).
+    similar: the SIMILAR_LIMIT nearest neighbours of sample `text` by image embedding.
+    `hide_reviewed` leaves out samples that already have a decision.
+    """
+
+    kind: str
+    column: str | None = None
+    threshold: float | None = None
+    reason: str | None = None
+    text: str | None = None
+    subset: str = "kept"
+    seed: int = 0
+    hide_reviewed: bool = True
+
+    def describe(self) -> str:
+        """A one-line title for the queue."""
+        detail = {
+            "margin": f"{self.column} = {self.threshold:g}" if self.threshold is not None else self.column,
+            "audit": f"{self.subset} samples, seed {self.seed}",
+            "dropped": self.reason,
+            "search": f"caption contains {self.text!r}",
+            "similar": f"sample {self.text}",
+        }[self.kind]
+        return f"{QUEUE_KINDS[self.kind]}: {detail}" + (" (unreviewed only)" if self.hide_reviewed else "")
+
+
+@dataclass
+class Queue:
+    """A built queue: its spec, how many samples it holds and which detail chunks are loaded."""
+
+    spec: QueueSpec
+    size: int
+    loaded_chunks: set[int] = field(default_factory=set)
+
+
+def quote(name: str) -> str:
+    """A SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def score_columns(catalog: Catalog) -> list[str]:
+    """Numeric score columns of every scorer view, as "view.column"."""
+    out = []
+    for view in score_views(catalog):
+        schema = catalog.query(f"SELECT * FROM {quote(view)} LIMIT 0").schema
+        out += [f"{view}.{f.name}" for f in schema
+                if f.name not in _KEY_COLUMNS and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type))]
+    return out
+
+
+def default_column(columns: list[str]) -> str | None:
+    """The score column pages start with: the CLIP score when there is one."""
+    return next((c for c in columns if c.startswith("clip.")), columns[0] if columns else None)
+
+
+def column_sql(column: str, known: list[str]) -> str:
+    """SQL of a "view.column" score column, after checking that it is one of `known`."""
+    if column not in known:
+        raise ValueError(f"unknown score column {column!r}; known: {', '.join(known)}")
+    view, name = column.split(".", 1)
+    return f"{quote(view)}.{quote(name)}"
+
+
+def drop_reasons(catalog: Catalog) -> list[tuple[str, int]]:
+    """(reason, samples dropped for it) of the current decisions, most frequent first."""
+    rows = catalog.query("SELECT reason, count(*) AS n FROM decisions WHERE NOT kept GROUP BY 1 ORDER BY 2 DESC, 1")
+    return [(r["reason"], r["n"]) for r in rows.to_pylist()]
+
+
+def _members(catalog: Catalog, spec: QueueSpec) -> tuple[str, list]:
+    """SELECT sample_id, key of the queue's members (ordered by key, then sample_id), and its parameters."""
+    success = "SELECT sample_id FROM samples WHERE status = 'success'"
+    if spec.kind == "margin":
+        col = column_sql(spec.column, score_columns(catalog))
+        view = quote(spec.column.split(".", 1)[0])
+        return (f"SELECT sample_id, abs({col} - ?) AS key FROM {view} "
+                f"WHERE {col} IS NOT NULL AND sample_id IN ({success})", [spec.threshold])
+    if spec.kind == "audit":
+        where = {"kept": "AND sample_id IN (SELECT sample_id FROM decisions WHERE kept)",
+                 "dropped": "AND sample_id IN (SELECT sample_id FROM decisions WHERE NOT kept)", "all": ""}
+        return (f"SELECT sample_id, hash(sample_id || ?) AS key FROM samples "
+                f"WHERE status = 'success' {where[spec.subset]}", [str(spec.seed)])
+    if spec.kind == "dropped":
+        return ("SELECT sample_id, hash(sample_id) AS key FROM decisions WHERE NOT kept AND reason = ?",
+                [spec.reason])
+    if spec.kind == "search":
+        return ("SELECT sample_id, 0 AS key FROM samples WHERE status = 'success' "
+                "AND contains(lower(caption), lower(?))", [spec.text or ""])
+    if spec.kind == "similar":
+        return (f"SELECT sample_id, -similarity AS key FROM ({similar_sql()})", [spec.text, SIMILAR_LIMIT])
+    raise ValueError(f"unknown queue kind {spec.kind!r}; known: {', '.join(QUEUE_KINDS)}")
+
+
+def similar_sql() -> str:
+    """Nearest neighbours by image-embedding cosine (parameters: sample_id, limit); not the sample itself."""
+    return ("SELECT e.sample_id, list_cosine_similarity(e.image_embedding::FLOAT[], q.v) AS similarity "
+            "FROM embeddings e, (SELECT image_embedding::FLOAT[] AS v FROM embeddings WHERE sample_id = $1 "
+            "LIMIT 1) q WHERE e.sample_id <> $1 AND e.image_embedding IS NOT NULL "
+            "ORDER BY similarity DESC, e.sample_id LIMIT $2")
+
+
+def build(catalog: Catalog, spec: QueueSpec) -> Queue:
+    """Rank the queue's members into ui.queue and forget previously loaded details."""
+    sql, params = _members(catalog, spec)
+    hide = ("WHERE sample_id NOT IN (SELECT sample_id FROM review_state WHERE decision IS NOT NULL)"
+            if spec.hide_reviewed else "")
+    con = catalog.con
+    con.execute("CREATE SCHEMA IF NOT EXISTS ui").fetchall()
+    con.execute(f"CREATE OR REPLACE TABLE ui.queue AS SELECT row_number() OVER (ORDER BY key, sample_id) AS rank, "
+                f"sample_id FROM ({sql}) m {hide}", params).fetchall()
+    con.execute(f"CREATE OR REPLACE TABLE ui.details AS {_details_select(catalog, 1, CHUNK_ROWS)}").fetchall()
+    size = con.execute("SELECT count(*) FROM ui.queue").fetchall()[0][0]
+    return Queue(spec, size, {0})
+
+
+def _details_select(catalog: Catalog, first: int, last: int) -> str:
+    scores = score_columns(catalog)
+    views = sorted({c.split(".", 1)[0] for c in scores})
+    score_cols = "".join(f", {column_sql(c, scores)} AS {quote(c)}" for c in scores)
+    joins = "".join(f" LEFT JOIN {quote(v)} USING (sample_id)" for v in views)
+    return (f"SELECT q.rank, s.sample_id, s.url, s.caption, s.media_type, s.media_path, s.media_offset, "
+            f"s.media_size, s.width, s.height, d.kept, d.reason AS drop_reason{score_cols} "
+            f"FROM ui.queue q JOIN samples s USING (sample_id) LEFT JOIN decisions d USING (sample_id){joins} "
+            f"WHERE q.rank BETWEEN {int(first)} AND {int(last)}")
+
+
+def _load(catalog: Catalog, queue: Queue, first: int, last: int) -> None:
+    """Make sure ui.details holds ranks first..last."""
+    for chunk in range((first - 1) // CHUNK_ROWS, (last - 1) // CHUNK_ROWS + 1):
+        if chunk not in queue.loaded_chunks and chunk * CHUNK_ROWS < queue.size:
+            select = _details_select(catalog, chunk * CHUNK_ROWS + 1, (chunk + 1) * CHUNK_ROWS)
+            catalog.con.execute(f"INSERT INTO ui.details {select}").fetchall()
+            queue.loaded_chunks.add(chunk)
+
+
+def page(catalog: Catalog, queue: Queue, index: int, size: int) -> list[dict]:
+    """Rows of page `index` (from 0) of `size` samples: display columns plus the current review state."""
+    first, last = index * size + 1, min((index + 1) * size, queue.size)
+    if first > last:
+        return []
+    _load(catalog, queue, first, last)
+    ids = catalog.con.execute("SELECT sample_id FROM ui.details WHERE rank BETWEEN ? AND ?", [first, last]).fetchall()
+    listing = ", ".join("'" + sid.replace("'", "''") + "'" for (sid,) in ids)
+    events = f"(SELECT * FROM reviews WHERE sample_id IN ({listing}))"  # a literal list reaches the scans
+    return catalog.query(
+        "SELECT d.*, r.decision, r.reject_reason, r.decision_reviewer, r.conflicting, r.final_caption, r.tags, "
+        f"r.n_events FROM ui.details d LEFT JOIN ({review_state_sql(events)}) r USING (sample_id) "
+        f"WHERE d.rank BETWEEN {first} AND {last} ORDER BY d.rank"
+    ).to_pylist()
+
+
+def prefetch(catalog: Catalog, queue: Queue, index: int, size: int) -> None:
+    """Load the details of the pages after page `index` when it ends within PREFETCH_ROWS of the loaded end."""
+    last = (index + 1) * size
+    _load(catalog, queue, last + 1, min(last + PREFETCH_ROWS + size, queue.size))

@@ -1,0 +1,215 @@
+"""Review queue: a page of samples from one queue; accept, reject, fix captions and tag, by keyboard.
+
+Keys: A accept, X reject (with the chosen reason), J / K next / previous sample, U undo, Left / Right
+previous / next page. Actions apply to the focused sample (marked ▶) and move the focus on.
+"""
+import streamlit as st
+
+from labeling_ui import queues, state
+from labeling_ui.queues import QueueSpec
+
+PAGE_SIZES = [6, 12, 24, 48]
+COLUMNS = 3
+
+
+def _spec(s: state.Session) -> QueueSpec:
+    sb = st.sidebar
+    sb.subheader("Queue")
+    kinds = list(queues.QUEUE_KINDS)
+    state.keep("q_kind", "audit", kinds)
+    kind = sb.selectbox("queue", kinds, key="q_kind", format_func=queues.QUEUE_KINDS.get)
+    spec = {"kind": kind}
+    if kind == "margin":
+        columns = state.cached("score_columns", lambda: queues.score_columns(s.catalog))
+        if not columns:
+            sb.info("No score columns in this workspace yet: run `gristmill score` first.")
+            st.stop()
+        state.keep("q_column", queues.default_column(columns), columns)
+        spec["column"] = sb.selectbox("score", columns, key="q_column")
+        state.keep("q_threshold", _median(s, spec["column"]))
+        spec["threshold"] = sb.number_input("threshold", key="q_threshold", format="%.4f")
+    elif kind == "audit":
+        state.keep("q_subset", "kept", list(queues.AUDIT_SUBSETS))
+        spec["subset"] = sb.radio("samples", queues.AUDIT_SUBSETS, key="q_subset", horizontal=True)
+        state.keep("q_seed", 0)
+        spec["seed"] = int(sb.number_input("seed", key="q_seed", step=1, min_value=0))
+    elif kind == "dropped":
+        reasons = state.cached("drop_reasons", lambda: queues.drop_reasons(s.catalog))
+        if not reasons:
+            sb.info("No sample was dropped by the current decisions (run `gristmill curate`).")
+            st.stop()
+        counts = dict(reasons)
+        state.keep("q_reason", reasons[0][0], list(counts))
+        spec["reason"] = sb.selectbox("filter", list(counts), key="q_reason",
+                                      format_func=lambda r: f"{r} ({counts[r]:,})")
+    else:
+        state.keep("q_text", "")
+        label = "caption contains" if kind == "search" else "neighbours of sample_id"
+        spec["text"] = sb.text_input(label, key="q_text").strip()
+        if not spec["text"]:
+            st.info(f"Enter what to look for ({label}) in the sidebar.")
+            st.stop()
+    state.keep("q_hide", True)
+    spec["hide_reviewed"] = sb.checkbox("unreviewed only", key="q_hide")
+    return QueueSpec(**spec)
+
+
+def _median(s: state.Session, column: str) -> float:
+    def compute() -> float:
+        col = queues.column_sql(column, queues.score_columns(s.catalog))
+        value = s.catalog.query(f"SELECT median({col}) AS m FROM {queues.quote(column.split('.')[0])}")
+        return float(value.column("m")[0].as_py() or 0.0)
+
+    return state.cached(f"median:{column}", compute)
+
+
+def _queue(s: state.Session, spec: QueueSpec) -> queues.Queue:
+    queue = st.session_state.get("queue")
+    if queue is None or queue.spec != spec:
+        with st.spinner("Building the queue…"):
+            queue = queues.build(s.catalog, spec)
+        st.session_state.queue = queue
+        st.session_state.page_index = 0
+        st.session_state.focus = 0
+    return queue
+
+
+# -- actions (button callbacks: they run before the page is drawn again) -------------------------------------
+def _move_focus(step: int, n_rows: int, n_pages: int) -> None:
+    focus, page_index = st.session_state.focus + step, st.session_state.page_index
+    if focus >= n_rows:
+        focus, page_index = (0, page_index + 1) if page_index + 1 < n_pages else (n_rows - 1, page_index)
+    elif focus < 0:
+        focus, page_index = (st.session_state.page_size - 1, page_index - 1) if page_index > 0 else (0, 0)
+    st.session_state.focus, st.session_state.page_index = focus, page_index
+
+
+def _turn_page(step: int, n_pages: int) -> None:
+    st.session_state.page_index = max(0, min(st.session_state.page_index + step, n_pages - 1))
+    st.session_state.focus = 0
+
+
+def _decide(sample_id: str, action: str, n_rows: int, n_pages: int) -> None:
+    log = state.session().log
+    event = log.accept(sample_id) if action == "accept" else log.reject(sample_id, st.session_state.reject_reason)
+    state.record(event)
+    _move_focus(1, n_rows, n_pages)
+
+
+def _edit_caption(sample_id: str, old: str | None) -> None:
+    new = st.session_state[f"caption_{sample_id}"].strip()
+    if new and new != old:
+        state.record(state.session().log.edit_caption(sample_id, new, old))
+
+
+def _tag(sample_id: str, add: bool, tag: str | None = None) -> None:
+    log = state.session().log
+    if add:
+        tag = st.session_state[f"tag_{sample_id}"].strip()
+        st.session_state[f"tag_{sample_id}"] = ""
+        if not tag:
+            return
+    state.record(log.tag(sample_id, tag) if add else log.untag(sample_id, tag))
+
+
+def _undo() -> None:
+    s = state.session()
+    if s.undo_stack:
+        state.record(s.log.undo(s.undo_stack[-1]))
+
+
+def _focus(index: int) -> None:
+    st.session_state.focus = index
+
+
+# -- drawing -----------------------------------------------------------------------------------------------
+def _review_line(row: dict) -> str:
+    parts = []
+    if row["decision"] == "accept":
+        parts.append(f":green[accepted] by {row['decision_reviewer']}")
+    elif row["decision"] == "reject":
+        parts.append(f":red[rejected: {row['reject_reason']}] by {row['decision_reviewer']}")
+    if row["conflicting"]:
+        parts.append(":orange[reviewers disagree]")
+    if row["tags"]:
+        parts.append(" ".join(f"`{t}`" for t in row["tags"]))
+    return " · ".join(parts) or "not reviewed"
+
+
+def _card(row: dict, index: int, focused: bool, scores: list[str]) -> None:
+    with st.container(border=True):
+        st.markdown(("**▶ focused** · " if focused else "") + f"`{row['sample_id'][:12]}` · #{row['rank']:,}")
+        media = state.media_bytes(row)
+        if media is None:
+            st.caption(f"(no media: {row['media_type']})")
+        elif row["media_type"] in ("video", "clip"):
+            st.video(media)
+        else:
+            st.image(media, width="stretch")
+        if row["final_caption"] is not None:
+            st.markdown(f"~~{row['caption'] or ''}~~  \n**{row['final_caption']}**")
+        else:
+            st.markdown(row["caption"] or "*(no caption)*")
+        values = [f"{c.split('.', 1)[1]} {row[c]:.3g}" for c in scores if row.get(c) is not None]
+        st.caption(" · ".join(values))
+        outcomes = {True: "kept", False: f"dropped: {row['drop_reason']}", None: "no decision"}
+        st.caption(f"filters: {outcomes[row['kept']]}")
+        st.markdown(_review_line(row))
+        if not focused:
+            st.button("Focus", key=f"focus_{row['sample_id']}", on_click=_focus, args=(index,))
+
+
+def _toolbar(row: dict, n_rows: int, n_pages: int, reasons: list[str]) -> None:
+    sid = row["sample_id"]
+    st.markdown(f"**Focused:** `{sid}`")
+    cols = st.columns([2, 3, 2, 2, 2, 2])
+    cols[0].button("Accept", key="accept", shortcut="A", type="primary", on_click=_decide,
+                   args=(sid, "accept", n_rows, n_pages))
+    cols[1].selectbox("reason", reasons, key="reject_reason", label_visibility="collapsed")
+    cols[2].button("Reject", key="reject", shortcut="X", on_click=_decide, args=(sid, "reject", n_rows, n_pages))
+    cols[3].button("Next", key="next_sample", shortcut="J", on_click=_move_focus, args=(1, n_rows, n_pages))
+    cols[4].button("Previous", key="prev_sample", shortcut="K", on_click=_move_focus, args=(-1, n_rows, n_pages))
+    cols[5].button("Undo", key="undo", shortcut="U", on_click=_undo, disabled=not state.session().undo_stack)
+    left, right = st.columns(2)
+    shown = row["final_caption"] if row["final_caption"] is not None else row["caption"]
+    with left.form(f"caption_form_{sid}", border=False):
+        st.text_area("caption", value=shown or "", key=f"caption_{sid}", height=80)
+        st.form_submit_button("Save caption", on_click=_edit_caption, args=(sid, shown))
+    with right:
+        st.text_input("add tag", key=f"tag_{sid}", placeholder="tag, then Enter", on_change=_tag, args=(sid, True))
+        for tag in row["tags"] or []:
+            st.button(f"remove `{tag}`", key=f"untag_{sid}_{tag}", on_click=_tag, args=(sid, False, tag))
+
+
+def main() -> None:
+    s = state.session()
+    st.title("Review queue")
+    spec = _spec(s)
+    state.keep("page_size", 12, PAGE_SIZES)
+    size = st.sidebar.selectbox("samples per page", PAGE_SIZES, key="page_size")
+    queue = _queue(s, spec)
+    n_pages = max(1, -(-queue.size // size))
+    st.session_state.page_index = min(st.session_state.page_index, n_pages - 1)
+    index = st.session_state.page_index
+    rows = queues.page(s.catalog, queue, index, size)
+    st.caption(f"{spec.describe()} · {queue.size:,} samples · page {index + 1:,} of {n_pages:,}")
+    nav = st.columns([1, 1, 4])
+    nav[0].button("◀ Page", key="prev_page", shortcut="Left", on_click=_turn_page, args=(-1, n_pages),
+                  disabled=index == 0)
+    nav[1].button("Page ▶", key="next_page", shortcut="Right", on_click=_turn_page, args=(1, n_pages),
+                  disabled=index + 1 >= n_pages)
+    if not rows:
+        st.info("This queue is empty.")
+        return
+    focus = min(st.session_state.focus, len(rows) - 1)
+    st.session_state.focus = focus
+    _toolbar(rows[focus], len(rows), n_pages, s.log.config.reject_reasons)
+    scores = state.cached("score_columns", lambda: queues.score_columns(s.catalog))
+    for start in range(0, len(rows), COLUMNS):
+        for col, (i, row) in zip(st.columns(COLUMNS), enumerate(rows[start:start + COLUMNS], start)):
+            with col:
+                _card(row, i, i == focus, scores)
+    queues.prefetch(s.catalog, queue, index, size)
+
+
+main()

@@ -1,0 +1,29 @@
+"""Reviewer stats: decisions per hour, and agreement between reviewers on the samples they both decided."""
+import pandas as pd
+import streamlit as st
+
+from labeling_ui import state, summaries
+
+
+def main() -> None:
+    s = state.session()
+    st.title("Reviewer stats")
+    reviewers = summaries.per_reviewer(s.catalog)
+    if not reviewers:
+        st.info("No review events yet.")
+        return
+    st.dataframe(pd.DataFrame(reviewers), hide_index=True)
+    st.subheader("Decisions per hour (UTC)")
+    hourly = pd.DataFrame(summaries.decisions_by_hour(s.catalog))
+    if not hourly.empty:
+        st.bar_chart(hourly, x="hour", y="decisions", color="reviewer")
+    st.subheader("Agreement on overlapping samples")
+    pairs = summaries.agreement(s.catalog)
+    if pairs:
+        st.dataframe(pd.DataFrame(pairs), hide_index=True)
+        st.caption("each reviewer's latest decision per sample; kappa corrects agreement for chance")
+    else:
+        st.caption("No sample has decisions from two reviewers yet.")
+
+
+main()
