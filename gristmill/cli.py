@@ -5,6 +5,7 @@ one-line message on bad input (a GristmillError or a schema error), never with a
 """
 import argparse
 import importlib
+import logging
 import sys
 
 from gristmill import __version__
@@ -14,17 +15,25 @@ COMMANDS = {
     "init": "init",
     "synth": "synth",
     "crawl": "crawl",
-    "clips": "roadmap",
+    "clips": "clips",
     "score": "score",
     "curate": "curate",
-    "review": "roadmap",
-    "fiftyone": "roadmap",
+    "review": "review",
+    "fiftyone": "fiftyone",
     "engine": "roadmap",
     "export": "export",
     "query": "query",
     "stats": "stats",
     "demo": "demo",
 }
+
+
+# Third-party log lines that say nothing actionable to a gristmill user.
+_NOISE = ("apitools not found, and bigquery client libraries",)
+
+
+def _quiet_third_party_noise() -> None:
+    logging.getLogger().addFilter(lambda record: not record.getMessage().startswith(_NOISE))
 
 
 def _load(name: str):
@@ -56,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from curation.errors import GristmillError
     from schemas import SchemaError
 
+    _quiet_third_party_noise()
     args = build_parser().parse_args(argv)
     try:
         return args._module.run(args)

@@ -4,9 +4,6 @@ import argparse
 from gristmill.console import console
 
 ROADMAP = {
-    "clips": ("shot detection, clip splitting, keyframes and motion scores", "issue 4 (Video clips)"),
-    "review": ("the Streamlit review app over the append-only review log", "issue 7 (Human-in-the-loop review)"),
-    "fiftyone": ("the FiftyOne bridge (build/sync a FiftyOne dataset)", "issue 7 (Human-in-the-loop review)"),
     "engine": ("the model in the loop that learns from reviewers", "issue 8 (The data-engine loop)"),
 }
 

@@ -1,0 +1,11 @@
+"""Video clips: decode (bounded memory) → shots (PySceneDetect) → cut (stream copy / re-encode) → keyframes → motion.
+
+Modules, in the order one video goes through them:
+    decode     PyAV decoding at a small analysis size, rotation and variable frame rate handled, VideoError reasons
+    shots      content / adaptive / cascade shot detectors fed frame by frame
+    motion     Farnebäck / RAFT optical flow and frame difference on frame pairs sampled at 2 fps
+    cut        clip planning (split, keyframe alignment, drop reasons) and cutting
+    keyframes  first / middle / last frame JPEGs of a clip
+    process    one video → clip rows, motion rows and files (`VideoProcessor`, `ClipsConfig`)
+The batch job over a workspace is `curation.clips`, the Beam pipeline `pipelines.clips`.
+"""
