@@ -1,0 +1,69 @@
+"""CrawlConfig: every option of a crawl, grouped, typed and documented (sizes in bytes, times in seconds)."""
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+INPUT_FORMATS = ("auto", "parquet", "csv", "tsv", "jsonl", "txt")
+RESIZE_MODES = ("no", "keep_ratio", "center_crop", "border", "keep_ratio_largest")
+RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".webm", ".mov", ".mkv", ".avi", ".mpg", ".mpeg", ".ogv")
+
+
+class CrawlConfig(BaseModel):
+    """Options of `crawl()`; the CLI flags map one to one (`--max-bytes` -> `max_bytes`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # input list
+    urls: str = Field(description="URL list: a file, a folder of files or a glob; local or fsspec (s3://, gs://)")
+    input_format: Literal["auto", "parquet", "csv", "tsv", "jsonl", "txt"] = "auto"
+    url_col: str = "url"
+    caption_col: str | None = Field("caption", description="None: the list has no captions")
+    column_names: list[str] | None = Field(
+        None, description="names for the columns of header-less CSV/TSV files, e.g. ['caption', 'url'] for CC3M"
+    )
+    # sharding
+    shard_size: int = Field(1000, ge=1, description="target samples per shard (shards are sample_id ranges)")
+    # downloading
+    threads: int = Field(32, ge=1, description="concurrent downloads per shard worker")
+    timeout: float = Field(10.0, gt=0, description="connect and per-read socket timeout, s")
+    image_deadline: float = Field(60.0, gt=0, description="whole download of one image, retries included, s")
+    video_deadline: float = Field(300.0, gt=0, description="whole download of one video, retries included, s")
+    retries: int = Field(2, ge=0, description="retries of transient failures (429, 5xx, timeouts, resets)")
+    backoff: float = Field(1.0, ge=0, description="first retry delay without Retry-After, doubled per retry, s")
+    max_retry_after: float = Field(30.0, ge=0, description="cap on a server's Retry-After delay, s")
+    max_redirects: int = Field(10, ge=0)
+    max_bytes: int = Field(32 * 2**20, gt=0, description="byte cap of one image payload")
+    max_video_bytes: int = Field(256 * 2**20, gt=0, description="byte cap of one video payload")
+    max_pixels: int = Field(100_000_000, gt=0, description="cap on declared width x height of images and videos")
+    allow_private_network: bool = Field(False, description="allow private and loopback addresses (never metadata)")
+    user_agent_token: str = "gristmill"
+    disallowed_header_directives: list[str] = Field(
+        default_factory=lambda: ["noai", "noimageai"], description="X-Robots-Tag directives that opt a sample out"
+    )
+    video_extensions: list[str] = Field(default_factory=lambda: list(VIDEO_EXTENSIONS))
+    # resizing (img2dataset's Resizer)
+    image_size: int = Field(256, gt=0, description="target size, px")
+    resize_mode: Literal["no", "keep_ratio", "center_crop", "border", "keep_ratio_largest"] = "border"
+    resize_only_if_bigger: bool = False
+    encode_format: Literal["jpg", "png", "webp"] = "jpg"
+    encode_quality: int = 95
+    # runner
+    runner: str = "DirectRunner"
+    direct_num_workers: int = Field(1, ge=0, description="DirectRunner workers (0: one per core)")
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
+    beam_args: list[str] = Field(default_factory=list, description="extra Beam pipeline options, passed through")
+    # output
+    progress: bool = Field(True, description="show a live progress bar and the final summary")
+    progress_interval: float = Field(1.0, gt=0, description="seconds between progress updates")
+
+    @field_validator("column_names")
+    @classmethod
+    def _names_unique(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None and len(set(names)) != len(names):
+            raise ValueError(f"column names must be unique, got {names}")
+        return names
+
+    def shard_plan(self) -> dict:
+        """The options that decide which sample lands in which shard (a resumed crawl must keep them)."""
+        return self.model_dump(include={"input_format", "url_col", "caption_col", "column_names", "shard_size"})

@@ -1,0 +1,172 @@
+"""The crawl as a Beam pipeline, identical on every runner.
+
+    parts ─Read─> rows ─Prepare─> candidates ─GroupBy URL─> unique samples ─Assign shard─> GroupBy shard
+          ─CrawlShard─> one committed shard (tar + Parquet + .done marker) per group
+
+Shard i holds the i-th of n equal sample_id ranges, n = ceil(unique samples / shard_size): the same list gives
+the same shards on any runner, in any order, on every re-run. `CrawlShard` skips shards whose marker exists,
+creates its HTTP client and resizer in `setup()` and receives the workspace as a string, so DoFns pickle to
+any worker that can reach the workspace's filesystem.
+"""
+import math
+import os
+import queue
+import socket
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from curation.atomic import write_json
+from curation.errors import GristmillError
+from curation.shards import ShardWriter, is_shard_done, shard_name
+from pipelines.crawl.config import CrawlConfig
+from pipelines.crawl.fetch import Fetched, ImageFinisher, SampleFetcher
+from pipelines.crawl.inputs import Columns, InputPart, read_part
+from pipelines.crawl.records import Candidate, resolve_duplicates, shard_of, to_candidate
+
+DIRECT_RUNNERS = ("DirectRunner", "direct", "BundleBasedDirectRunner")
+
+
+def progress_path(shards_dir: Path, shard: str) -> Path:
+    """Where a shard in progress publishes its running counts (hidden: readers skip it)."""
+    return Path(shards_dir) / f".{shard}.progress.json"
+
+
+def pipeline_options(config: CrawlConfig) -> PipelineOptions:
+    """Beam options: the runner, DirectRunner's workers and mode, then the passed-through arguments."""
+    args = [f"--runner={config.runner}", "--default_sdk_harness_log_level=ERROR"]
+    if config.runner in DIRECT_RUNNERS:
+        args += [f"--direct_num_workers={config.direct_num_workers}",
+                 f"--direct_running_mode={config.direct_running_mode}"]
+    options = PipelineOptions(args + list(config.beam_args))
+    unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
+    if unknown:
+        raise GristmillError(f"unknown Beam options: {', '.join(sorted('--' + u for u in unknown))}")
+    return options
+
+
+def build_pipeline(p: beam.Pipeline, parts: list[InputPart], columns: Columns, config: CrawlConfig,
+                   workspace: str) -> beam.PCollection:
+    """Add the crawl to `p`; the result holds one stats dict per shard crawled in this run."""
+    unique = (
+        p
+        | "Parts" >> beam.Create(parts)
+        | "SpreadParts" >> beam.Reshuffle()
+        | "Read" >> beam.FlatMap(read_part, columns)
+        | "Prepare" >> beam.Map(to_candidate, config.video_extensions)
+        | "KeyByURL" >> beam.Map(lambda c: (c.url, c))
+        | "GroupByURL" >> beam.GroupByKey()
+        | "Dedupe" >> beam.FlatMap(lambda kv: resolve_duplicates(list(kv[1])))
+    )
+    shard_size = config.shard_size
+    n_shards = unique | "Count" >> beam.combiners.Count.Globally() | "NShards" >> beam.Map(
+        lambda n: max(1, math.ceil(n / shard_size)))
+    return (
+        unique
+        | "AssignShard" >> beam.Map(lambda c, n: (shard_of(c.sample_id, n), c), n=beam.pvalue.AsSingleton(n_shards))
+        | "GroupByShard" >> beam.GroupByKey()
+        | "CrawlShard" >> beam.ParDo(CrawlShard(workspace, config.model_dump_json()))
+    )
+
+
+class CrawlShard(beam.DoFn):
+    """Download, verify and write one shard; commits atomically and skips committed shards."""
+
+    def __init__(self, workspace: str, config_json: str):
+        self.workspace = workspace
+        self.config_json = config_json
+
+    def setup(self):
+        self.config = CrawlConfig.model_validate_json(self.config_json)
+        self.fetcher = SampleFetcher(self.config)
+        self.finisher = ImageFinisher(self.config)
+
+    def teardown(self):
+        self.fetcher.close()
+
+    def process(self, element: tuple[int, Iterable[Candidate]]) -> Iterator[dict]:
+        index, candidates = element
+        shard = shard_name(index)
+        shards_dir = Path(self.workspace) / "shards"
+        if is_shard_done(shards_dir, shard):
+            return
+        yield self._crawl(shard, shards_dir, sorted(candidates, key=lambda c: c.sample_id))
+
+    def _crawl(self, shard: str, shards_dir: Path, candidates: list[Candidate]) -> dict:
+        tally = ShardTally(total=len(candidates), input_rows=sum(c.copies for c in candidates))
+        writer = ShardWriter(Path(self.workspace), shard)
+        progress_file = progress_path(shards_dir, shard)
+        try:
+            for fetched in self._download_all(candidates):
+                done = self.finisher.finish(fetched)
+                writer.add(done.row, done.media, done.ext)
+                tally.add(done.row)
+                if tally.due(self.config.progress_interval):
+                    write_json(tally.as_dict(), progress_file)
+            writer.rows.sort(key=lambda r: r["sample_id"])  # deterministic Parquet whatever the finishing order
+            writer.commit(tally.as_dict())
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            progress_file.unlink(missing_ok=True)
+        return dict(tally.as_dict(), shard=shard)
+
+    def _download_all(self, candidates: list[Candidate]) -> Iterator[Fetched]:
+        """Fetched samples in completion order, at most 2 x threads in flight (bounded memory)."""
+        window = 2 * self.config.threads
+        finished: queue.SimpleQueue = queue.SimpleQueue()
+        with ThreadPoolExecutor(self.config.threads, thread_name_prefix="crawl") as pool:
+            in_flight = 0
+            for cand in candidates:
+                pool.submit(self.fetcher.download, cand).add_done_callback(finished.put)
+                in_flight += 1
+                if in_flight >= window:
+                    yield finished.get().result()
+                    in_flight -= 1
+            for _ in range(in_flight):
+                yield finished.get().result()
+
+
+class ShardTally:
+    """Running counts of one shard, written to its progress file and, at commit, its marker."""
+
+    def __init__(self, total: int, input_rows: int):
+        self.total = total
+        self.input_rows = input_rows
+        self.rows = 0
+        self.statuses: Counter = Counter()
+        self.successes_by_type: Counter = Counter()
+        self.bytes_downloaded = 0
+        self.started = time.monotonic()
+        self.started_at = time.time()
+        self._last_write = self.started
+
+    def add(self, row: dict) -> None:
+        self.rows += 1
+        self.statuses[row["status"]] += 1
+        if row["status"] == "success":
+            self.successes_by_type[row["media_type"]] += 1
+        self.bytes_downloaded += row.get("original_bytes") or 0
+
+    def due(self, interval: float) -> bool:
+        """True once per `interval` seconds."""
+        now = time.monotonic()
+        if now - self._last_write < interval:
+            return False
+        self._last_write = now
+        return True
+
+    def as_dict(self) -> dict:
+        return {
+            "total": self.total, "done": self.rows, "input_rows": self.input_rows,
+            "status_counts": dict(sorted(self.statuses.items())),
+            "successes_by_type": dict(sorted(self.successes_by_type.items())),
+            "bytes_downloaded": self.bytes_downloaded, "elapsed_s": round(time.monotonic() - self.started, 3),
+            "started_at": self.started_at, "worker": f"{socket.gethostname()}:{os.getpid()}",
+        }

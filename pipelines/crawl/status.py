@@ -1,0 +1,94 @@
+"""The crawl's status vocabulary: every sample row carries `status` = 'success' or one of these kinds.
+
+The strings are stable: reports count them, curation filters on them and tests assert them. The exact HTTP code
+is always in `http_status`; `error` holds the human-readable detail.
+
+Input and URL
+    bad_row                  the input line could not be parsed (malformed JSON or CSV); `url` holds the raw line
+    bad_url                  empty or unparseable URL (no host, bad port, bad characters)
+    bad_scheme               a scheme other than http/https, in the list or in a redirect
+    duplicate_url            the same normalised URL appeared earlier with another caption; not fetched again
+Network
+    blocked_private_network  the host (or a redirect hop) resolves to a private, loopback, link-local or cloud-metadata
+                             address; metadata and link-local addresses are refused even with --allow-private-network
+    dns_error                the host name does not resolve
+    connection_error         refused, reset or otherwise failed connection
+    tls_error                TLS handshake or certificate failure
+    timeout                  a connect/read timeout, or the whole download took longer than its deadline
+    too_many_redirects       more redirects than allowed, or a redirect loop
+HTTP
+    http_401, http_403, http_404, http_410, http_429
+                             these answers (429 only once its retries are exhausted)
+    http_3xx                 a redirect without a Location header (or another unusable non-2xx answer)
+    http_4xx                 any other 4xx answer
+    http_5xx                 any 5xx answer, once its retries are exhausted
+Payload
+    opted_out                an X-Robots-Tag directive disallows use (default: noai, noimageai)
+    wrong_content_type       the server declared a non-media Content-Type (text/html, application/json, ...)
+    too_large                the payload exceeds the byte cap (declared Content-Length or bytes received)
+    truncated                the payload ends early (missing end marker, short body)
+    corrupt                  the payload is an image whose data is damaged (bad CRC, stray JPEG markers)
+    not_an_image             the payload is not a decodable image (HTML, text, unknown format)
+    too_many_pixels          the declared width x height exceeds the pixel cap
+    decompression_bomb       a tiny payload declaring a huge image (over the pixel cap at more than
+                             BOMB_PIXELS_PER_BYTE pixels per byte, or refused by Pillow's own bomb check)
+    resize_error             img2dataset's resizer failed on an image that passed verification
+Video
+    not_a_video              a video URL whose payload is not a video container
+    undecodable_video        a video container without decodable video frames (damaged, truncated, unknown codec)
+"""
+from dataclasses import dataclass
+
+SUCCESS = "success"
+BAD_ROW = "bad_row"
+BAD_URL = "bad_url"
+BAD_SCHEME = "bad_scheme"
+DUPLICATE_URL = "duplicate_url"
+BLOCKED_PRIVATE_NETWORK = "blocked_private_network"
+DNS_ERROR = "dns_error"
+CONNECTION_ERROR = "connection_error"
+TLS_ERROR = "tls_error"
+TIMEOUT = "timeout"
+TOO_MANY_REDIRECTS = "too_many_redirects"
+OPTED_OUT = "opted_out"
+WRONG_CONTENT_TYPE = "wrong_content_type"
+TOO_LARGE = "too_large"
+TRUNCATED = "truncated"
+CORRUPT = "corrupt"
+NOT_AN_IMAGE = "not_an_image"
+TOO_MANY_PIXELS = "too_many_pixels"
+DECOMPRESSION_BOMB = "decompression_bomb"
+RESIZE_ERROR = "resize_error"
+NOT_A_VIDEO = "not_a_video"
+UNDECODABLE_VIDEO = "undecodable_video"
+
+HTTP_3XX = "http_3xx"
+NAMED_HTTP_CODES = (401, 403, 404, 410, 429)
+BOMB_PIXELS_PER_BYTE = 1000
+
+
+def http_status_kind(code: int) -> str:
+    """The status for an HTTP error answer: http_404 for named codes, else http_4xx / http_5xx."""
+    if code in NAMED_HTTP_CODES:
+        return f"http_{code}"
+    return "http_5xx" if code >= 500 else "http_4xx"
+
+
+@dataclass
+class Failure(Exception):
+    """A sample failed: `status` from the vocabulary above, a readable `error`, and what the fetch learned.
+
+    `transient` failures are retried (with `retry_after` seconds advised by the server, when it said so).
+    """
+
+    status: str
+    error: str
+    http_status: int | None = None
+    transient: bool = False
+    retry_after: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.error}"
+
+    def __reduce__(self):
+        return (Failure, (self.status, self.error, self.http_status, self.transient, self.retry_after))
