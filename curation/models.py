@@ -1,0 +1,275 @@
+"""Loading open_clip models under gristmill's weights policy.
+
+Weights come from, in this order:
+    1. a local checkpoint file (`pretrained` is a path),
+    2. an open_clip pretrained tag whose file is already in the Hugging Face hub cache (or ~/.cache/clip),
+    3. an open_clip pretrained tag downloaded through open_clip's normal path, tried only when the hub answers.
+Without any of these, `allow_random_weights=True` gives a randomly initialised model whose `model_id` says
+PLACEHOLDER (every summary then warns); without the flag loading stops with a GristmillError saying how to
+provide weights. Nothing falls back silently, and an offline machine fails in seconds instead of retrying
+downloads for minutes.
+"""
+import hashlib
+import json
+import os
+import pickle
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from curation.errors import GristmillError
+
+DEFAULT_MODEL = "ViT-B-32"
+DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+PLACEHOLDER_WEIGHTS = "random-init-PLACEHOLDER"
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+HUB_PROBE_TIMEOUT_S = 3.0
+RANDOM_INIT_SEED = 0
+
+TINY_MODEL = "gristmill-tiny-vit"
+TINY_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+class ClipModelSpec(BaseModel):
+    """Which open_clip model to load, from where, and on which device.
+
+    `pretrained` is an open_clip pretrained tag (e.g. "laion2b_s34b_b79k") or a local checkpoint path;
+    None means no weights at all, which needs `allow_random_weights`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    model: str = DEFAULT_MODEL
+    pretrained: str | None = DEFAULT_PRETRAINED
+    device: str = "cpu"
+    allow_random_weights: bool = False
+    cache_dir: str | None = None
+
+
+@dataclass
+class LoadedClip:
+    """A ready model: eval mode, on its device, with its eval transform and tokenizer."""
+
+    model: torch.nn.Module
+    preprocess: Callable
+    tokenizer: Callable
+    model_id: str
+    embed_dim: int
+    device: torch.device
+    placeholder: bool
+
+
+def load_clip(spec: ClipModelSpec) -> LoadedClip:
+    """Load the model named by `spec`, or raise a GristmillError listing what is available."""
+    import open_clip
+
+    device = check_device(spec.device)
+    check_model_name(spec.model)
+    checkpoint, tag_cfg, weights_name = _resolve_weights(spec)
+    kwargs = {}
+    if tag_cfg:
+        kwargs = dict(force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)), force_preprocess_cfg=tag_cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)  # placeholder scores are the same in every run
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                spec.model, pretrained=checkpoint, device=device, cache_dir=spec.cache_dir, **kwargs
+            )
+        except (RuntimeError, OSError, ValueError, pickle.UnpicklingError) as exc:
+            if checkpoint is None:
+                raise
+            raise GristmillError(f"could not load weights {checkpoint} into {spec.model}: {_first_line(exc)}") from exc
+    model.eval()
+    return LoadedClip(
+        model=model,
+        preprocess=preprocess,
+        tokenizer=open_clip.get_tokenizer(spec.model),
+        model_id=f"{spec.model}/{weights_name}",
+        embed_dim=_embed_dim(model),
+        device=device,
+        placeholder=weights_name == PLACEHOLDER_WEIGHTS,
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:500] if text else type(exc).__name__
+
+
+def check_clip_spec(spec: ClipModelSpec) -> None:
+    """Check device, model name and weights exactly as `load_clip` would, without building the model."""
+    check_device(spec.device)
+    check_model_name(spec.model)
+    _resolve_weights(spec)
+
+
+def check_device(name: str) -> torch.device:
+    """Parse a device name and check it exists here, listing the available devices otherwise."""
+    available = available_devices()
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise GristmillError(f"invalid device {name!r}: {exc}; available: {', '.join(available)}") from exc
+    wanted = str(device) if device.index is not None or device.type == "cpu" else f"{device.type}:0"
+    if wanted not in available:
+        raise GristmillError(f"device {name!r} is not available on this machine; available: {', '.join(available)}")
+    return device
+
+
+def available_devices() -> list[str]:
+    """Device names usable here: cpu, then cuda:N for every visible GPU, then mps when present."""
+    devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps:0")
+    return devices
+
+
+def check_model_name(model: str) -> None:
+    """Raise a GristmillError listing open_clip's model configs when `model` is not one of them."""
+    import open_clip
+
+    if model not in open_clip.list_models():
+        raise GristmillError(
+            f"unknown open_clip model {model!r}; available models: {', '.join(open_clip.list_models())}"
+        )
+
+
+def _resolve_weights(spec: ClipModelSpec) -> tuple[str | None, dict, str]:
+    """(checkpoint path or tag for open_clip, the tag's config, a short weights name for model_id)."""
+    import open_clip
+
+    if spec.pretrained and _looks_like_path(spec.pretrained):
+        path = Path(spec.pretrained).expanduser()
+        if not path.is_file():
+            raise GristmillError(
+                f"checkpoint {path} not found; give an existing checkpoint file or one of the pretrained tags "
+                f"for {spec.model}: {_tags_text(spec.model)}"
+            )
+        return str(path), {}, f"{path.name}@{file_digest(path)[:12]}"
+    if spec.pretrained:
+        tag_cfg = open_clip.get_pretrained_cfg(spec.model, spec.pretrained)
+        if not tag_cfg:
+            raise GristmillError(
+                f"unknown pretrained tag {spec.pretrained!r} for {spec.model}; available tags: "
+                f"{_tags_text(spec.model)}; or give a local checkpoint path"
+            )
+        cached = cached_weights(tag_cfg, spec.cache_dir)
+        if cached:
+            return cached, tag_cfg, spec.pretrained
+        if hub_reachable():
+            return spec.pretrained, {}, spec.pretrained
+    if spec.allow_random_weights:
+        return None, {}, PLACEHOLDER_WEIGHTS
+    raise GristmillError(_no_weights_message(spec))
+
+
+def _no_weights_message(spec: ClipModelSpec) -> str:
+    if spec.pretrained:
+        what = f"no pretrained weights {spec.model}/{spec.pretrained} on this machine and the model hub cannot be reached"
+    else:
+        what = f"no weights given for {spec.model} (pretrained tags: {_tags_text(spec.model)})"
+    return (
+        f"{what}. Provide weights in one of three ways: "
+        f"(1) a local checkpoint: --pretrained /path/to/checkpoint.pt, or a tag whose weights are cached; "
+        f"(2) the Hugging Face cache: copy a cache holding the weights into {_hub_cache_dir(spec.cache_dir)} "
+        f"(or set HF_HOME); (3) --allow-random-weights for placeholder scores that carry no meaning"
+    )
+
+
+def _looks_like_path(value: str) -> bool:
+    return os.sep in value or value.endswith(CHECKPOINT_SUFFIXES) or Path(value).expanduser().is_file()
+
+
+def _tags_text(model: str) -> str:
+    import open_clip
+
+    return ", ".join(open_clip.list_pretrained_tags_by_model(model)) or "none"
+
+
+def cached_weights(tag_cfg: dict, cache_dir: str | None = None) -> str | None:
+    """Path of a pretrained tag's weights file when it is already cached locally, else None (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    if tag_cfg.get("file"):
+        return tag_cfg["file"] if Path(tag_cfg["file"]).is_file() else None
+    if tag_cfg.get("hf_hub"):
+        repo_id, filename = os.path.split(tag_cfg["hf_hub"])  # open_clip's 'org/repo/' or 'org/repo/file.bin'
+        filename = filename or HF_WEIGHTS_NAME
+        names = [HF_SAFE_WEIGHTS_NAME if filename == HF_WEIGHTS_NAME else str(Path(filename).with_suffix(".safetensors")),
+                 filename]
+        for name in names:
+            found = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir)
+            if isinstance(found, str):
+                return found
+    if tag_cfg.get("url"):
+        path = Path(cache_dir or Path.home() / ".cache" / "clip") / os.path.basename(tag_cfg["url"])
+        return str(path) if path.is_file() else None
+    return None
+
+
+def hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """True when downloads may be tried: HF_HUB_OFFLINE is unset and the hub host accepts a connection."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_cache_dir(cache_dir: str | None) -> str:
+    from huggingface_hub import constants
+
+    return cache_dir or constants.HF_HUB_CACHE
+
+
+def _embed_dim(model: torch.nn.Module) -> int:
+    projection = getattr(model, "text_projection", None)
+    if isinstance(projection, torch.Tensor):
+        return int(projection.shape[-1])
+    return int(model.visual.output_dim)
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file (hex), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def register_tiny_config(folder: Path, name: str = TINY_MODEL, config: dict | None = None) -> str:
+    """Write a tiny ViT config JSON into `folder` and register it with open_clip; return the model name.
+
+    For tests and benchmarks of the plumbing: a 32 px, 2-layer model that encodes hundreds of images/s on CPU.
+    """
+    import open_clip
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(config or TINY_CONFIG, indent=2))
+    open_clip.add_model_config(path)
+    return name
+
+
+def save_checkpoint(model: torch.nn.Module, path: Path) -> Path:
+    """Save a model's state dict where `ClipModelSpec(pretrained=str(path))` can load it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return path

@@ -1,0 +1,1 @@
+"""Scorers: one module per scorer, all behind the interface in `base`; look them up through `registry`."""

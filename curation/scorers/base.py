@@ -1,0 +1,108 @@
+"""The one scorer interface that the batch job, the Beam handler and the UI all call.
+
+A scorer has a name, a version and output tables declared from `schemas` (`scores/<name>/` and optionally
+more, e.g. embeddings). Work is split in two so that heavy decoding runs in DataLoader worker processes:
+
+    prepare(sample)      in a worker, on the decoded sample (frames, bytes, caption); cheap CPU work or the
+                         model's input transform; returned by `preparer()` as a small picklable callable
+    score_batch(samples) in the main process, on a batch of prepared samples; the model runs here
+
+`load()` runs once before any batch. A sample that failed to decode, or whose prepare raised, gets a row
+with null values and an `error` reason; the base class does that bookkeeping so scorers only see good input.
+"""
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import pyarrow as pa
+import torch
+from PIL import Image
+
+from schemas import score_schema
+
+
+@dataclass
+class Sample:
+    """One sample on its way through a scoring job.
+
+    `shard` (the unit: crawl shard '00012' or clip shard 'clips-00012') and `index` (position among the
+    unit's scorable rows) place it in its output. `file_bytes` is the stored media size.
+    `frames` are decoded RGB images (one for an image, a few keyframes for a video or clip) and `data` the
+    stored media bytes; both are dropped once every scorer has prepared, so only `prepared` results travel
+    from worker to main process. `error` is a decode failure reason, `errors` per-scorer prepare failures.
+    """
+
+    sample_id: str
+    caption: str | None
+    media_type: str
+    shard: str = ""
+    index: int = 0
+    file_bytes: int | None = None
+    original_size: tuple[int, int] | None = None
+    data: bytes | list[bytes] | None = None
+    frames: list[Image.Image] | None = None
+    error: str | None = None
+    prepared: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def pin_memory(self) -> "Sample":
+        """Pin prepared tensors (the DataLoader calls this when `pin_memory=True`)."""
+        self.prepared = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in self.prepared.items()}
+        return self
+
+
+@dataclass(frozen=True)
+class Output:
+    """One table a scorer writes: `folder` under the workspace (one Parquet per shard) and its schema.
+
+    `keep_failed=False` leaves failed samples out of the table (embeddings); score tables keep them.
+    """
+
+    folder: tuple[str, ...]
+    schema: pa.Schema
+    keep_failed: bool = True
+
+
+class Scorer(ABC):
+    """Base class: subclasses set `name`, `version`, `needs_frames` and implement `_score`."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    needs_frames: ClassVar[bool] = False
+
+    def load(self) -> None:
+        """Load models or resources once, before the first batch (no-op by default)."""
+
+    @property
+    def model_id(self) -> str | None:
+        """Model and weights used, or None for model-free scorers."""
+        return None
+
+    def outputs(self) -> list[Output]:
+        """The tables this scorer writes; the first is always `scores/<name>/`."""
+        return [Output(("scores", self.name), score_schema(self.name))]
+
+    def preparer(self) -> Callable[[Sample], Any] | None:
+        """A picklable function run on each decoded sample in the decoding workers, or None."""
+        return None
+
+    def score_batch(self, samples: list[Sample]) -> list[dict]:
+        """One row per sample, in order: values for good samples, nulls and an error reason for failed ones."""
+        good = [s for s in samples if self.failure(s) is None]
+        scored = iter(self._score(good) if good else [])
+        rows = []
+        for sample in samples:
+            reason = self.failure(sample)
+            row = {"error": reason} if reason else dict(next(scored), error=None)
+            rows.append(dict(row, sample_id=sample.sample_id, scorer_version=self.version, model_id=self.model_id))
+        return rows
+
+    def failure(self, sample: Sample) -> str | None:
+        """Why this scorer cannot score `sample`, or None."""
+        if self.needs_frames and sample.error:
+            return sample.error
+        return sample.errors.get(self.name)
+
+    @abstractmethod
+    def _score(self, samples: list[Sample]) -> list[dict]:
+        """Value columns for each (good) sample, in order."""

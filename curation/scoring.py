@@ -1,0 +1,361 @@
+"""The local scoring job: run scorers over a workspace's committed shards, one output file per shard.
+
+    score(workspace, ScoreConfig(scorers=["basic", "text", "clip"])) -> ScoreReport
+
+The units of work are the committed crawl shards (`shards/NNNNN.parquet`, output name `NNNNN`) and the
+committed clip shards of the clips stage (`clips/NNNNN.parquet`, output name `clips-NNNNN`); only rows with
+status 'success' are scored. Clips are scored from their stored keyframe JPEGs when they have them.
+
+Every scorer loads before any work starts, so a bad device, model name or checkpoint fails at once. A torch
+DataLoader reads and decodes media in worker processes, where each scorer's preparer also runs (image
+statistics, caption rules, the model's input transform); batches come back to this process, pinned when the
+model is on CUDA, for the model forward. Each (scorer, unit) becomes `scores/<scorer>/<unit>.parquet` (plus
+`embeddings/<model-slug>/<unit>.parquet` for clip), written atomically once the unit's last sample is scored,
+with rows in the order of the unit's table.
+
+Resume is a file rule: a shard whose score file exists with the same scorer version and model id is skipped;
+a crashed shard left no file (only an ignored temporary) and is scored again from scratch. `rank` and
+`world_size` split shards disjointly, for one process per GPU (see `score_parallel`).
+"""
+import multiprocessing
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from curation.atomic import write_parquet
+from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec, check_clip_spec
+from curation.scorers.base import Output, Sample, Scorer
+from curation.scorers.media import DEFAULT_VIDEO_FRAMES, prepare_sample
+from curation.scorers.registry import build_scorers
+from curation.shards import is_shard_done, read_media
+from curation.workspace import Workspace
+from schemas import conform
+
+VERSION_KEY = b"gristmill.scorer_version"
+MODEL_KEY = b"gristmill.model_id"
+CLIPS_PREFIX = "clips-"
+_SAMPLE_COLUMNS = ["sample_id", "caption", "media_type", "status", "media_path", "media_offset", "media_size",
+                   "original_width", "original_height", "keyframe_offsets", "keyframe_sizes"]
+
+
+class ScoreConfig(BaseModel):
+    """What to score and how; the fields mirror `gristmill score`'s options.
+
+    `model`/`pretrained`/`device`/`allow_random_weights` pick the model for model scorers (see
+    `curation.models`); `num_workers=None` means one decode worker per spare CPU core (at most 8);
+    `rank`/`world_size` select every world_size-th shard starting at rank.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    scorers: list[str] = ["basic", "text", "clip"]
+    model: str = DEFAULT_MODEL
+    pretrained: str | None = DEFAULT_PRETRAINED
+    device: str = "cpu"
+    allow_random_weights: bool = False
+    precision: str = "auto"
+    batch_size: int = Field(64, ge=1)
+    num_workers: int | None = Field(None, ge=0)
+    video_frames: int = Field(DEFAULT_VIDEO_FRAMES, ge=1)
+    force: bool = False
+    rank: int = Field(0, ge=0)
+    world_size: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _rank_in_world(self):
+        if self.rank >= self.world_size:
+            raise ValueError(f"rank {self.rank} must be below world_size {self.world_size}")
+        return self
+
+    def model_spec(self) -> ClipModelSpec:
+        """The model part of this config."""
+        return ClipModelSpec(model=self.model, pretrained=self.pretrained, device=self.device,
+                             allow_random_weights=self.allow_random_weights)
+
+    def workers(self) -> int:
+        """The number of decode worker processes to use."""
+        if self.num_workers is not None:
+            return self.num_workers
+        return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+def check_model_available(config: ScoreConfig) -> None:
+    """Fail now, without loading anything, if a scorer name, the device, the model or its weights is unusable."""
+    scorers = build_scorers(config.scorers, config.model_spec(), config.precision)
+    if any(s.name == "clip" for s in scorers):
+        check_clip_spec(config.model_spec())
+
+
+class ScorerReport(BaseModel):
+    """What one scorer did in one run; shards count crawl and clip shards alike.
+
+    `seconds` is main-process time in `score_batch` (the model's time; decoding runs in the workers).
+    """
+
+    name: str
+    version: str
+    model_id: str | None
+    shards_scored: int = 0
+    shards_skipped: int = 0
+    samples: int = 0
+    errors: int = 0
+    error_kinds: dict[str, int] = {}
+    seconds: float = 0.0
+
+
+class ScoreReport(BaseModel):
+    """Per-scorer counts, errors and timing of one run (`seconds` is wall time)."""
+
+    scorers: list[ScorerReport]
+    shards: int
+    seconds: float
+
+    def merge(self, other: "ScoreReport") -> "ScoreReport":
+        """Sum two reports of the same scorers (runs over disjoint shards); wall time is the longest."""
+        merged = []
+        for a, b in zip(self.scorers, other.scorers):
+            kinds = Counter(a.error_kinds) + Counter(b.error_kinds)
+            merged.append(a.model_copy(update={
+                "shards_scored": a.shards_scored + b.shards_scored, "shards_skipped": a.shards_skipped + b.shards_skipped,
+                "samples": a.samples + b.samples, "errors": a.errors + b.errors, "error_kinds": dict(kinds),
+                "seconds": a.seconds + b.seconds,
+            }))
+        return ScoreReport(scorers=merged, shards=self.shards + other.shards, seconds=max(self.seconds, other.seconds))
+
+
+def score(
+    workspace: Workspace | Path, config: ScoreConfig = ScoreConfig(), progress: Callable[[int, int], None] | None = None
+) -> ScoreReport:
+    """Score every committed shard of this rank that is not scored yet; `progress(done, total)` gets samples."""
+    started = time.perf_counter()
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(Path(workspace))
+    scorers = build_scorers(config.scorers, config.model_spec(), config.precision)
+    for scorer in scorers:
+        scorer.load()
+    reports = new_reports(scorers)
+    plan = plan_units(ws, [ScorerOutputs.of(s) for s in scorers], config, reports)
+    if plan:
+        _run(ws, scorers, plan, config, reports, progress)
+    units = len(committed_units(ws)[config.rank :: config.world_size])
+    return ScoreReport(scorers=list(reports.values()), shards=units, seconds=time.perf_counter() - started)
+
+
+def new_reports(scorers: list[Scorer]) -> dict[str, ScorerReport]:
+    """An empty report per scorer, by name."""
+    return {s.name: ScorerReport(name=s.name, version=s.version, model_id=s.model_id) for s in scorers}
+
+
+def committed_units(ws: Workspace) -> list[str]:
+    """Every committed unit of work, sorted: crawl shards ('00012') then clip shards ('clips-00012')."""
+    crawl = [p.stem for p in ws.parquet_files("shards") if is_shard_done(ws.path("shards"), p.stem)]
+    clips = [CLIPS_PREFIX + p.stem for p in ws.parquet_files("clips") if is_shard_done(ws.path("clips"), p.stem)]
+    return crawl + clips
+
+
+def unit_table(root: Path, unit: str) -> Path:
+    """The Parquet listing a unit's samples: shards/NNNNN.parquet or, for 'clips-NNNNN', clips/NNNNN.parquet."""
+    if unit.startswith(CLIPS_PREFIX):
+        return Path(root) / "clips" / f"{unit[len(CLIPS_PREFIX):]}.parquet"
+    return Path(root) / "shards" / f"{unit}.parquet"
+
+
+@dataclass(frozen=True)
+class ScorerOutputs:
+    """What a loaded scorer writes, as plain picklable data: enough to check and write its files anywhere."""
+
+    name: str
+    version: str
+    model_id: str | None
+    outputs: tuple[Output, ...]
+
+    @classmethod
+    def of(cls, scorer: Scorer) -> "ScorerOutputs":
+        """The outputs of a loaded scorer."""
+        return cls(scorer.name, scorer.version, scorer.model_id, tuple(scorer.outputs()))
+
+    def metadata(self) -> dict[bytes, bytes]:
+        """Parquet schema metadata identifying the scorer version and model that wrote a file."""
+        return {VERSION_KEY: self.version.encode(), MODEL_KEY: (self.model_id or "").encode()}
+
+
+def is_scored(ws: Workspace, spec: ScorerOutputs, unit: str) -> bool:
+    """True when every output of a scorer exists for `unit`, written by the same scorer version and model."""
+    paths = [ws.path(*out.folder, f"{unit}.parquet") for out in spec.outputs]
+    if not all(p.is_file() for p in paths):
+        return False
+    meta = pq.read_schema(paths[0]).metadata or {}
+    return all(meta.get(k) == v for k, v in spec.metadata().items())
+
+
+def plan_units(ws: Workspace, specs: list[ScorerOutputs], config: "ScoreConfig", reports: dict) -> dict[str, list[str]]:
+    """unit -> names of the scorers that still have to score it (all with `force`), for this rank's units;
+    counts scored and skipped shards into `reports`."""
+    plan: dict[str, list[str]] = {}
+    for unit in committed_units(ws)[config.rank :: config.world_size]:
+        for spec in specs:
+            if config.force or not is_scored(ws, spec, unit):
+                plan.setdefault(unit, []).append(spec.name)
+                reports[spec.name].shards_scored += 1
+            else:
+                reports[spec.name].shards_skipped += 1
+    return plan
+
+
+def _run(ws, scorers, plan, config, reports, progress) -> None:
+    expected = {shard: _count_scorable(ws, shard) for shard in plan}
+    buffers = {shard: {name: [] for name in names} for shard, names in plan.items()}
+    specs = {s.name: ScorerOutputs.of(s) for s in scorers}
+    for unit in [u for u, n in expected.items() if n == 0]:
+        write_unit(ws.root, unit, buffers.pop(unit), specs)
+    total, done, seen = sum(expected.values()), 0, Counter()
+    for batch in _loader(ws, scorers, plan, config):
+        for scorer in scorers:
+            mine = [s for s in batch if scorer.name in plan[s.shard]]
+            if mine:
+                _score_into(scorer, mine, buffers, reports[scorer.name])
+        seen.update(s.shard for s in batch)
+        for shard in {s.shard for s in batch}:
+            if seen[shard] == expected[shard]:
+                write_unit(ws.root, shard, buffers.pop(shard), specs)
+        done += len(batch)
+        if progress:
+            progress(done, total)
+    if buffers:
+        raise RuntimeError(f"scoring ended with shards not fully seen: {sorted(buffers)}")
+
+
+def _score_into(scorer: Scorer, samples: list[Sample], buffers: dict, report: ScorerReport) -> None:
+    t0 = time.perf_counter()
+    rows = scorer.score_batch(samples)
+    report.seconds += time.perf_counter() - t0
+    report.samples += len(rows)
+    for sample, row in zip(samples, rows):
+        buffers[sample.shard][scorer.name].append((sample.index, row))
+    count_errors(report, rows)
+
+
+def count_errors(report: ScorerReport, rows: list[dict]) -> None:
+    """Add rows' errors to a report, by kind (the reason before the first colon)."""
+    for row in rows:
+        if row["error"]:
+            report.errors += 1
+            kind = row["error"].split(":", 1)[0]
+            report.error_kinds[kind] = report.error_kinds.get(kind, 0) + 1
+
+
+def write_unit(root: Path, unit: str, rows_by_scorer: dict[str, list[tuple[int, dict]]],
+               specs: dict[str, ScorerOutputs]) -> None:
+    """Write one unit's outputs per scorer from (index, row) pairs, the score file last (resume checks it)."""
+    for name, indexed in rows_by_scorer.items():
+        spec = specs[name]
+        rows = [row for _, row in sorted(indexed, key=lambda pair: pair[0])]
+        for output in reversed(spec.outputs):
+            path = Path(root).joinpath(*output.folder, f"{unit}.parquet")
+            write_parquet(output_table(rows, output).replace_schema_metadata(spec.metadata()), path)
+
+
+def output_table(rows: list[dict], output: Output) -> pa.Table:
+    """An output's table from scorer rows (missing columns are null), checked against its schema."""
+    if not output.keep_failed:
+        rows = [r for r in rows if r["error"] is None]
+    arrays = [pa.array([r.get(f.name) for r in rows], type=f.type) for f in output.schema]
+    return conform(pa.Table.from_arrays(arrays, schema=output.schema), output.schema, "/".join(output.folder))
+
+
+def _count_scorable(ws: Workspace, unit: str) -> int:
+    status = pq.read_table(unit_table(ws.root, unit), columns=["status"]).column("status")
+    return sum(1 for s in status.to_pylist() if s == "success")
+
+
+def _loader(ws: Workspace, scorers: list[Scorer], plan: dict, config: ScoreConfig) -> DataLoader:
+    preparers = {s.name: (s.preparer(), s.needs_frames) for s in scorers}
+    preparers = {name: pair for name, pair in preparers.items() if pair[0] is not None}
+    frame_scorers = {s.name for s in scorers if s.needs_frames}
+    dataset = ShardStream(ws.root, plan, preparers, frame_scorers, config.video_frames)
+    workers = config.workers()
+    return DataLoader(
+        dataset, batch_size=config.batch_size, num_workers=workers, collate_fn=list,
+        pin_memory=config.device.startswith("cuda"),
+        prefetch_factor=2 if workers else None,
+    )
+
+
+class ShardStream(IterableDataset):
+    """Samples of the planned units, read, decoded and prepared; worker k of n takes every n-th sample from k."""
+
+    def __init__(self, root: Path, plan: dict[str, list[str]], preparers: dict, frame_scorers: set[str],
+                 video_frames: int):
+        self.root = Path(root)
+        self.plan = plan
+        self.preparers = preparers
+        self.frame_scorers = frame_scorers
+        self.video_frames = video_frames
+
+    def __iter__(self) -> Iterator[Sample]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        position = 0
+        for shard, names in self.plan.items():
+            preparers = {n: p for n, p in self.preparers.items() if n in names}
+            decode = bool(self.frame_scorers.intersection(names))
+            for index, row in enumerate(scorable_rows(self.root, shard)):
+                if position % workers == worker:
+                    yield self._prepare(shard, index, row, preparers, decode)
+                position += 1
+
+    def _prepare(self, unit: str, index: int, row: dict, preparers: dict, decode: bool) -> Sample:
+        sample = sample_from_row(row, unit, index)
+        read = partial(read_row_media, self.root, row) if decode else None
+        return prepare_sample(sample, read, preparers, self.video_frames)
+
+
+def read_row_media(root: Path, row: dict) -> bytes | list[bytes]:
+    """A row's stored media: its bytes, or for a clip with stored keyframes the keyframe JPEGs' bytes."""
+    if row.get("keyframe_offsets"):
+        return [read_media(root, row["media_path"], offset, size)
+                for offset, size in zip(row["keyframe_offsets"], row["keyframe_sizes"])]
+    return read_media(root, row["media_path"], row["media_offset"], row["media_size"])
+
+
+def scorable_rows(root: Path, unit: str) -> list[dict]:
+    """The unit's rows with status 'success' (the columns scoring reads), in table order."""
+    path = unit_table(root, unit)
+    columns = [c for c in _SAMPLE_COLUMNS if c in pq.read_schema(path).names]
+    return [row for row in pq.read_table(path, columns=columns).to_pylist() if row["status"] == "success"]
+
+
+def sample_from_row(row: dict, unit: str, index: int) -> Sample:
+    """A Sample from a SAMPLES or CLIPS row (no media read yet)."""
+    original = None
+    if row.get("original_width") and row.get("original_height"):
+        original = (row["original_width"], row["original_height"])
+    return Sample(sample_id=row["sample_id"], caption=row["caption"], media_type=row["media_type"], shard=unit,
+                  index=index, file_bytes=row["media_size"], original_size=original)
+
+
+def score_parallel(workspace: Path, config: ScoreConfig, devices: list[str]) -> ScoreReport:
+    """One process per device over disjoint shards (rank i runs on devices[i]); the merged report."""
+    if len(devices) == 1:
+        return score(workspace, config.model_copy(update={"device": devices[0]}))
+    check_model_available(config)
+    configs = [config.model_copy(update={"rank": i, "world_size": len(devices), "device": d})
+               for i, d in enumerate(devices)]
+    with multiprocessing.get_context("spawn").Pool(len(devices)) as pool:
+        results = pool.starmap(_score_rank, [(str(workspace), c.model_dump()) for c in configs])
+    reports = [ScoreReport.model_validate(r) for r in results]
+    merged = reports[0]
+    for report in reports[1:]:
+        merged = merged.merge(report)
+    return merged
+
+
+def _score_rank(workspace: str, config: dict) -> dict:
+    return score(Path(workspace), ScoreConfig.model_validate(config)).model_dump()

@@ -1,0 +1,88 @@
+"""`gristmill score DIR`: run scorers over the workspace's shards (resumable; see curation.scoring)."""
+import argparse
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from curation.catalog import Catalog
+from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from curation.scorers.clip import PRECISIONS
+from curation.scorers.registry import available_scorers
+from curation.scoring import ScoreConfig, ScoreReport, score, score_parallel
+from curation.workspace import Workspace
+from gristmill.console import console, warn_placeholders
+
+HELP = "score every crawled sample (basic, text, clip): one Parquet per scorer and shard, resumable"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("workspace", help="workspace folder")
+    parser.add_argument("--scorers", default="basic,text,clip",
+                        help=f"comma-separated scorers to run (available: {', '.join(available_scorers())})")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="open_clip model name (default: %(default)s)")
+    parser.add_argument("--pretrained", default=None,
+                        help=f"open_clip pretrained tag or a local checkpoint path (default: {DEFAULT_PRETRAINED} "
+                             f"for {DEFAULT_MODEL}, none for other models)")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu, cuda, cuda:N, or a comma-separated list (one process per device over disjoint "
+                             "shards, e.g. cuda:0,cuda:1)")
+    parser.add_argument("--precision", default="auto", choices=list(PRECISIONS),
+                        help="autocast precision: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per model batch (default: %(default)s)")
+    parser.add_argument("--num-workers", type=int, default=None,
+                        help="decode worker processes (default: one per spare CPU core, at most 8)")
+    parser.add_argument("--rank", type=int, default=0, help="this process's rank when launched once per node")
+    parser.add_argument("--world-size", type=int, default=1, help="number of ranks sharing the shards")
+    parser.add_argument("--allow-random-weights", action="store_true",
+                        help="score with random model weights when no real weights are available "
+                             "(scores are marked PLACEHOLDER and carry no meaning)")
+    parser.add_argument("--force", action="store_true", help="rescore shards that are already scored")
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.workspace)
+    devices = [d.strip() for d in args.device.split(",") if d.strip()]
+    config = ScoreConfig(
+        scorers=[s.strip() for s in args.scorers.split(",") if s.strip()],
+        model=args.model, pretrained=_pretrained(args), device=devices[0], allow_random_weights=args.allow_random_weights,
+        precision=args.precision, batch_size=args.batch_size, num_workers=args.num_workers,
+        rank=args.rank, world_size=args.world_size, force=args.force,
+    )
+    if len(devices) > 1:
+        console.print(f"scoring with {len(devices)} processes: {', '.join(devices)}")
+        report = score_parallel(ws.root, config, devices)
+    else:
+        report = _score_with_progress(ws, config)
+    print_report(report)
+    warn_placeholders(Catalog(ws))
+    return 0
+
+
+def _pretrained(args: argparse.Namespace) -> str | None:
+    if args.pretrained is not None:
+        return args.pretrained
+    return DEFAULT_PRETRAINED if args.model == DEFAULT_MODEL else None
+
+
+def _score_with_progress(ws: Workspace, config: ScoreConfig) -> ScoreReport:
+    columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("score", total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return score(ws, config, progress=update)
+
+
+def print_report(report: ScoreReport) -> None:
+    """One row per scorer: shards scored/skipped, samples, errors by kind, model time and rate."""
+    table = Table(title=f"scored {report.shards} shard(s) in {report.seconds:.1f}s", title_justify="left")
+    for name in ("scorer", "version", "model", "shards scored / skipped", "samples", "errors", "model time"):
+        table.add_column(name, justify="right" if name in ("samples", "model time") else "left")
+    for s in report.scorers:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(s.error_kinds.items()))
+        rate = f" ({s.samples / s.seconds:.1f}/s)" if s.seconds > 0.5 else ""
+        table.add_row(s.name, s.version, s.model_id or "-", f"{s.shards_scored} / {s.shards_skipped}", str(s.samples),
+                      f"{s.errors}" + (f" ({kinds})" if kinds else ""), f"{s.seconds:.1f}s{rate}")
+    console.print(table)
