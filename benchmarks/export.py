@@ -1,0 +1,147 @@
+"""Export throughput vs a bare pyarrow write of the same table to the same disk.
+
+Builds a workspace of noise JPEGs (incompressible, like real photos; about 275 KB each), all kept, then:
+- gristmill: `export()` to a fresh folder (DuckDB selection, reading media from the shard tars, zstd
+  Parquet shards, sha256 of every file, fsync + rename, manifest), MB/s = shard bytes / wall time;
+- baseline: `pyarrow.parquet.write_table(table, path, compression="zstd")` of the exported rows (media
+  included, already in memory) plus one fsync, so both sides put durable bytes on the same disk.
+The unsynced pyarrow write is reported too. Runs alternate (after one warm-up export); the best of
+--repeats runs of each side counts. Target: ratio ≥ 0.8.
+"""
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from curation.atomic import write_parquet  # noqa: E402
+from curation.identity import sample_id  # noqa: E402
+from curation.shards import ShardWriter, shard_name  # noqa: E402
+from curation.workspace import Workspace  # noqa: E402
+from pipelines.export import ExportConfig, export  # noqa: E402
+from schemas import DECISIONS  # noqa: E402
+
+TARGET = 0.8
+
+
+def build_workspace(root: Path, n_images: int, per_shard: int = 500) -> Workspace:
+    """A workspace of `n_images` distinct noise JPEGs (640x480, quality 90), every one kept."""
+    ws = Workspace.init(root)
+    rng = np.random.default_rng(0)
+    ids = []
+    for start in range(0, n_images, per_shard):
+        writer = ShardWriter(ws.root, shard_name(start // per_shard))
+        for i in range(start, min(start + per_shard, n_images)):
+            buf = io.BytesIO()
+            Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(buf, "JPEG", quality=90)
+            url, caption = f"http://bench.test/{i}.jpg", f"noise picture number {i}"
+            ids.append(sample_id(url, caption))
+            writer.add(dict(sample_id=ids[-1], url=url, caption=caption, media_type="image", status="success",
+                            width=640, height=480, mime_type="image/jpeg"), media=buf.getvalue(), ext="jpg")
+        writer.commit()
+    rows = [dict(sample_id=sid, kept=True, reason=None, reasons=[], source="recipe", recipe_name="bench",
+                 recipe_hash="0", versions="{}") for sid in ids]
+    write_parquet(pa.Table.from_pylist(rows, schema=DECISIONS), ws.path("decisions", "bench.parquet"))
+    ws.path("decisions", "CURRENT").write_text("bench.parquet\n")
+    return ws
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _export_mb_s(ws: Workspace, out: Path) -> tuple[float, object]:
+    os.sync()
+    started = time.perf_counter()
+    result = export(ws, ExportConfig(out=out))
+    return result.bytes / (time.perf_counter() - started) / 1e6, result
+
+
+def _write_mb_s(table: pa.Table, path: Path, durable: bool) -> float:
+    os.sync()
+    started = time.perf_counter()
+    pq.write_table(table, path, compression="zstd")
+    if durable:
+        _fsync(path)
+    mb_s = path.stat().st_size / (time.perf_counter() - started) / 1e6
+    path.unlink()
+    return mb_s
+
+
+def measure(root: Path, n_images: int, repeats: int) -> dict:
+    """Interleave export, synced write and unsynced write `repeats` times after one warm-up export."""
+    ws = build_workspace(root / "ws", n_images)
+    _, result = _export_mb_s(ws, root / "warm-up")
+    table = pa.concat_tables(pq.read_table(root / "warm-up" / s.file) for s in result.shards)
+    shutil.rmtree(root / "warm-up")
+    runs: dict[str, list[float]] = {"gristmill": [], "baseline": [], "baseline_unsynced": []}
+    for i in range(repeats):
+        mb_s, result = _export_mb_s(ws, root / f"release-{i}")
+        runs["gristmill"].append(mb_s)
+        shutil.rmtree(root / f"release-{i}")
+        runs["baseline"].append(_write_mb_s(table, root / "baseline.parquet", durable=True))
+        runs["baseline_unsynced"].append(_write_mb_s(table, root / "baseline.parquet", durable=False))
+    best = {side: max(values) for side, values in runs.items()}
+    return {
+        "name": "export",
+        "measure": f"Parquet export throughput, {result.rows} JPEGs, {result.bytes / 1e6:.0f} MB",
+        "gristmill": round(best["gristmill"], 1),
+        "baseline": round(best["baseline"], 1),
+        "baseline_unsynced": round(best["baseline_unsynced"], 1),
+        "ratio_unsynced": round(best["gristmill"] / best["baseline_unsynced"], 3),
+        "unit": "MB/s",
+        "ratio": round(best["gristmill"] / best["baseline"], 3),
+        "target": TARGET,
+        "higher_is_better": True,
+        "machine": f"{platform.node()}, {os.cpu_count()} cores",
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "runs": {side: [round(v, 1) for v in values] for side, values in runs.items()},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=4000, help="JPEGs in the workspace (default 4000, ~1.1 GB)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each side; the best counts (default 5)")
+    parser.add_argument("--dir", help="scratch folder on the disk to measure (default: the system temp folder)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="gristmill-bench-export-") as tmp:
+        row = measure(Path(tmp), args.images, args.repeats)
+    if args.json:
+        print(json.dumps(row))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"export benchmark — {row['machine']}, load average {row['load_average']}",
+                  title_justify="left")
+    for col in ("side", "MB/s (best)", "runs"):
+        table.add_column(col)
+    table.add_row("gristmill export", str(row["gristmill"]), str(row["runs"]["gristmill"]))
+    table.add_row("pyarrow write_table + fsync", str(row["baseline"]), str(row["runs"]["baseline"]))
+    table.add_row("pyarrow write_table (page cache)", str(row["baseline_unsynced"]),
+                  str(row["runs"]["baseline_unsynced"]))
+    Console().print(table)
+    print(f"{row['measure']}: ratio {row['ratio']} (target ≥ {TARGET}); vs unsynced write {row['ratio_unsynced']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The output folder of an export: refusing to clobber it, resuming into it, and the per-shard journal.
+
+Layout of a release folder:
+    manifest.json                   written last: its presence marks a complete release
+    data/<split>-NNNNN.parquet      Parquet shards
+    webdataset/<split>-NNNNN.tar    WebDataset shards
+    .export/journal/<file>.json     one sidecar per finished shard: checksum, size, rows, digest of its plan
+A shard is written under a hidden temporary name, fsynced and renamed, then its sidecar is written. A rerun reuses a shard
+whose sidecar matches the planned content (digest) and whose file still has the recorded checksum.
+"""
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from curation.atomic import write_json
+from curation.errors import GristmillError
+from pipelines.export.hashing import sha256_file
+
+MANIFEST = "manifest.json"
+JOURNAL = ".export"
+FOLDERS = {"parquet": "data", "webdataset": "webdataset"}
+
+
+def inside(root: Path, relative: str) -> Path:
+    """`root / relative`, refusing names that are absolute or lead outside `root`."""
+    root = Path(root).resolve()
+    path = (root / relative).resolve()
+    if Path(relative).is_absolute() or not path.is_relative_to(root) or path == root:
+        raise GristmillError(f"file name {relative!r} leads outside the release folder {root}")
+    return path
+
+
+def temporary(path: Path) -> Path:
+    """A hidden temporary name beside `path` (readers skip it; `Journal.prune` removes leftovers)."""
+    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def prepare(out: Path, overwrite: bool) -> str:
+    """Make `out` ready for an export; return 'new', 'resume' or 'overwrite'.
+
+    A folder holding a release (manifest.json) or anything else that is not an unfinished export is refused
+    unless `overwrite`; an unfinished export (journal, no manifest) is resumed.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GristmillError(f"{out} exists and is not a folder")
+    manifest, journal = out / MANIFEST, out / JOURNAL
+    mode = "new"
+    if manifest.exists():
+        if not overwrite:
+            raise GristmillError(
+                f"{out} already holds a release ({MANIFEST}); export to a new folder, or pass --overwrite to replace it"
+            )
+        manifest.unlink()
+        mode = "overwrite"
+    elif journal.is_dir():
+        mode = "resume"
+    elif out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise GristmillError(f"{out} is not empty; export to a new or empty folder, or pass --overwrite")
+        mode = "overwrite"
+    (journal / "journal").mkdir(parents=True, exist_ok=True)
+    return mode
+
+
+class Journal:
+    """Sidecars of finished shards in `<out>/.export/journal/`."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.folder = self.out / JOURNAL / "journal"
+
+    def _sidecar(self, file: str) -> Path:
+        return self.folder / (file.replace("/", "__") + ".json")
+
+    def reusable(self, file: str, digest: str) -> dict | None:
+        """The recorded shard when `file` was finished from the same plan and its bytes are intact, else None."""
+        sidecar = self._sidecar(file)
+        if not sidecar.is_file():
+            return None
+        record = json.loads(sidecar.read_text())
+        path = inside(self.out, file)
+        if (
+            record.get("digest") != digest
+            or not path.is_file()
+            or path.stat().st_size != record["bytes"]
+            or sha256_file(path) != record["sha256"]
+        ):
+            return None
+        return {k: v for k, v in record.items() if k != "digest"}
+
+    def commit(self, tmp: Path, record: dict, digest: str) -> None:
+        """Make a written shard durable under its final name (fsync, rename, fsync the folder), then record it."""
+        final = inside(self.out, record["file"])
+        _fsync(tmp)
+        os.replace(tmp, final)
+        _fsync(final.parent)
+        write_json(dict(record, digest=digest), self._sidecar(record["file"]))
+
+    def prune(self, keep: set[str]) -> None:
+        """Delete sidecars and shard files (and leftover temporaries) that are not in `keep`."""
+        for sidecar in self.folder.iterdir():
+            if sidecar.name.startswith(".") or json.loads(sidecar.read_text()).get("file") not in keep:
+                sidecar.unlink()
+        for folder in FOLDERS.values():
+            root = self.out / folder
+            if not root.is_dir():
+                continue
+            for path in root.iterdir():
+                if f"{folder}/{path.name}" not in keep:
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if not any(root.iterdir()):
+                root.rmdir()
