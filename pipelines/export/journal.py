@@ -5,8 +5,9 @@ Layout of a release folder:
     data/<split>-NNNNN.parquet      Parquet shards
     webdataset/<split>-NNNNN.tar    WebDataset shards
     .export/journal/<file>.json     one sidecar per finished shard: checksum, size, rows, digest of its plan
-A shard is written under a hidden temporary name, fsynced and renamed, then its sidecar is written. A rerun reuses a shard
-whose sidecar matches the planned content (digest) and whose file still has the recorded checksum.
+A shard is written under a hidden temporary name, fsynced and renamed, then its sidecar is written. A rerun
+reuses a shard whose sidecar matches the planned content (digest) and whose file still has the recorded
+checksum. The journal stays after the release is complete, so `--overwrite` rewrites only what changed.
 """
 import json
 import os
