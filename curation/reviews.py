@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from curation.atomic import write_bytes, write_parquet
+from curation.atomic import fsync_path, write_bytes, write_parquet
 from curation.errors import GristmillError
 from curation.workspace import Workspace
 from schemas import REVIEW_EVENTS
@@ -253,7 +253,7 @@ class ReviewLog:
             if _same_file(fd, self.path):
                 break
             os.close(fd)  # compaction deleted the file between our open and our lock: open it again
-        _fsync_dir(self.path.parent)
+        fsync_path(self.path.parent)
         size = os.fstat(fd).st_size
         if size:
             content = os.pread(fd, size, 0)
@@ -283,14 +283,6 @@ def _same_file(fd: int, path: Path) -> bool:
         return os.fstat(fd).st_ino == os.stat(path).st_ino
     except FileNotFoundError:
         return False
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- reading ---------------------------------------------------------------------------------------------
@@ -418,7 +410,7 @@ def compact(workspace: Workspace) -> CompactReport:
             for path, _ in dead:
                 path.unlink()
             if dead:
-                _fsync_dir(workspace.path(REVIEWS, JOURNAL))
+                fsync_path(workspace.path(REVIEWS, JOURNAL))
         finally:
             for _, fd in dead:
                 os.close(fd)

@@ -12,10 +12,9 @@ checksum. The journal stays after the release is complete, so `--overwrite` rewr
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 
-from curation.atomic import write_json
+from curation.atomic import fsync_path, write_json
 from curation.errors import GristmillError
 from pipelines.export.hashing import sha256_file
 
@@ -31,19 +30,6 @@ def inside(root: Path, relative: str) -> Path:
     if Path(relative).is_absolute() or not path.is_relative_to(root) or path == root:
         raise GristmillError(f"file name {relative!r} leads outside the release folder {root}")
     return path
-
-
-def temporary(path: Path) -> Path:
-    """A hidden temporary name beside `path` (readers skip it; `Journal.prune` removes leftovers)."""
-    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def prepare(out: Path, overwrite: bool) -> str:
@@ -103,9 +89,9 @@ class Journal:
     def commit(self, tmp: Path, record: dict, digest: str) -> None:
         """Make a written shard durable under its final name (fsync, rename, fsync the folder), then record it."""
         final = inside(self.out, record["file"])
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, final)
-        _fsync(final.parent)
+        fsync_path(final.parent)
         write_json(dict(record, digest=digest), self._sidecar(record["file"]))
 
     def prune(self, keep: set[str]) -> None:

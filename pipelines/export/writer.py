@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 from gristmill import __version__
 from pipelines.export.config import ExportConfig, ShardRecord
 from pipelines.export.hashing import TailHasher
-from pipelines.export.journal import FOLDERS, Journal, inside, temporary
+from curation.atomic import temporary_path
+from pipelines.export.journal import FOLDERS, Journal, inside
 from pipelines.export.media import MediaReader
 from pipelines.export.parquet_writer import ParquetShard
 from pipelines.export.plan import ShardPlan
@@ -109,7 +110,7 @@ class ReleaseWriter:
 
     def _write_files(self, plan: ShardPlan, todo: dict[str, tuple[str, str]], lane: _Lane) -> list[ShardRecord]:
         groups = [plan.rows.slice(start, n) for start, n in plan.row_groups]
-        tmps = {file: temporary(inside(self.out, file)) for file in todo}
+        tmps = {file: temporary_path(inside(self.out, file)) for file in todo}
         try:
             with ExitStack() as stack:
                 files = []
