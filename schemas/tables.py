@@ -85,15 +85,15 @@ SCORE_TRAILER_COLUMNS = [
 
 SCORERS: dict[str, list[pa.Field]] = {
     "basic": [
-        _f("width", pa.int32()),
-        _f("height", pa.int32()),
+        _f("width", pa.int32(), doc="source width, px (before any crawl-time resize)"),
+        _f("height", pa.int32(), doc="source height, px (before any crawl-time resize)"),
         _f("aspect_ratio", pa.float64(), doc="width / height"),
-        _f("pixels", pa.int64()),
+        _f("pixels", pa.int64(), doc="width x height"),
         _f("file_bytes", pa.int64()),
         _f("luma_std", pa.float64(), doc="std of the grey-level image, 0..255"),
         _f("is_blank", pa.bool_(), doc="near-uniform image (luma_std below the threshold)"),
-        _f("is_tiny", pa.bool_(), doc="longer side below 32 px (source size when the crawler recorded it)"),
-        _f("is_extreme_aspect", pa.bool_(), doc="longer side over 4x the shorter (source size when recorded)"),
+        _f("is_tiny", pa.bool_(), doc="longer side below 32 px"),
+        _f("is_extreme_aspect", pa.bool_(), doc="longer side over 4x the shorter"),
         _f("phash", pa.string(), doc="64-bit perceptual hash (imagehash.phash), 16 hex chars"),
     ],
     "text": [

@@ -1,7 +1,8 @@
 """`basic`: resolution, aspect ratio, file size, blank/tiny/extreme-aspect flags and a perceptual hash.
 
-Everything is computed in the decode workers from the decoded frames; no model. For a video or clip the
-size is the frames' size, `luma_std` the largest over its keyframes (a video is blank only when every
+Everything is computed in the decode workers from the decoded frames; no model. Sizes describe the source
+media (the crawler's `original_width/height` when it recorded them, since stored images may have been
+resized), so size filters judge what was published, as DataComp's do. For a video or clip `luma_std` the largest over its keyframes (a video is blank only when every
 keyframe is) and `phash` the hash of its middle keyframe.
 """
 import imagehash
@@ -18,12 +19,11 @@ EXTREME_ASPECT = 4.0  # longer side / shorter side above this is an extreme (ban
 def basic_values(sample: Sample) -> dict:
     """The `basic` value columns of a decoded sample.
 
-    The tiny and extreme-aspect flags use the source size when the crawler recorded one (`original_size`),
-    since stored media may have been resized; the other columns describe the stored media.
+    Sizes and the tiny/extreme-aspect flags use the source size when the crawler recorded one
+    (`original_size`); pixel statistics and the hash come from the stored media.
     """
     frames = sample.frames
-    width, height = frames[0].size
-    flag_w, flag_h = sample.original_size or (width, height)
+    width, height = sample.original_size or frames[0].size
     luma_std = max(float(np.asarray(f.convert("L"), dtype=np.float64).std()) for f in frames)
     return {
         "width": width,
@@ -33,8 +33,8 @@ def basic_values(sample: Sample) -> dict:
         "file_bytes": sample.file_bytes,
         "luma_std": luma_std,
         "is_blank": luma_std < BLANK_LUMA_STD,
-        "is_tiny": max(flag_w, flag_h) < TINY_MAX_SIDE,
-        "is_extreme_aspect": max(flag_w, flag_h) > EXTREME_ASPECT * min(flag_w, flag_h),
+        "is_tiny": max(width, height) < TINY_MAX_SIDE,
+        "is_extreme_aspect": max(width, height) > EXTREME_ASPECT * min(width, height),
         "phash": phash(frames[len(frames) // 2]),
     }
 
@@ -48,7 +48,7 @@ class BasicScorer(Scorer):
     """Model-free image statistics; see the module docstring."""
 
     name = "basic"
-    version = "1"
+    version = "2"
     needs_frames = True
 
     def preparer(self):

@@ -86,3 +86,17 @@ def test_words_and_repetition():
     assert repetition(words("A cat, a CAT!")) == 0.5
     assert len(words("一张图片")) == 4
     assert repetition([]) == 0.0
+
+
+def test_basic_sizes_describe_the_source_not_the_resized_copy():
+    from PIL import Image
+
+    from curation.scorers.base import Sample
+    from curation.scorers.basic import basic_values
+
+    stored = Image.new("RGB", (256, 256), (120, 40, 200))  # what a 'border' resize stores
+    banner = basic_values(Sample("b", "a banner", "image", original_size=(600, 100), frames=[stored]))
+    assert (banner["width"], banner["height"], banner["pixels"]) == (600, 100, 60000)
+    assert banner["aspect_ratio"] == 6.0 and banner["is_extreme_aspect"] and not banner["is_tiny"]
+    unknown = basic_values(Sample("u", "no source size", "image", frames=[stored]))
+    assert (unknown["width"], unknown["height"]) == (256, 256)
