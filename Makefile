@@ -24,4 +24,4 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) demo-workspace .pytest_cache
+	rm -rf $(VENV) demo-workspace demo-workspace-release .pytest_cache artifacts
