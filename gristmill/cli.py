@@ -20,7 +20,7 @@ COMMANDS = {
     "curate": "curate",
     "review": "review",
     "fiftyone": "fiftyone",
-    "engine": "roadmap",
+    "engine": "engine",
     "export": "export",
     "query": "query",
     "stats": "stats",
@@ -50,12 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = _load(name)
-        help_text = module.help_for(name) if hasattr(module, "help_for") else module.HELP
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        if hasattr(module, "help_for"):
-            module.add_arguments(p, name)
-        else:
-            module.add_arguments(p)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
         p.set_defaults(_module=module)
     return parser
 

@@ -1,0 +1,52 @@
+"""The engine's settings (`engine/config.yaml` in the workspace; defaults when absent) and its error type."""
+from __future__ import annotations
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from curation.errors import GristmillError
+from curation.workspace import Workspace
+
+ENGINE = "engine"
+CONFIG_NAME = "config.yaml"
+
+
+class EngineError(GristmillError):
+    """The engine cannot do what was asked (too few decisions, no embeddings, bad config); the message says why."""
+
+
+class EngineConfig(BaseModel):
+    """How the quality model is trained and how its decisions are routed and audited."""
+
+    model_config = ConfigDict(extra="forbid")
+    target_precision: float = Field(0.95, gt=0.5, lt=1.0, description=(
+        "agreement with human decisions the automatic decisions must reach: precision of auto-accepts, "
+        "precision of auto-rejects, and measured audit agreement"))
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="level of the Wilson confidence intervals")
+    retrain_every: int = Field(200, ge=1, description="new human decisions that make `maybe_retrain` train")
+    min_decisions: int = Field(100, ge=10, description="human decisions (with both outcomes) needed to train")
+    min_support: int = Field(30, ge=5, description="held-out decisions a threshold's precision must rest on")
+    cv_folds: int = Field(5, ge=2, description="folds of the cross-validation that calibrates the model")
+    regularization: float = Field(1.0, gt=0, description="inverse L2 strength (C) of the logistic regression")
+    embedding_model: str | None = Field(None, description="embeddings model_id; required when several exist")
+    embedding_components: int = Field(32, ge=1, description="principal components of the embeddings used")
+    score_columns: list[str] | None = Field(None, description="'view.column' scores used; default all numeric")
+    audit_fraction: float = Field(0.01, ge=0, le=1, description="share of automatic decisions sent to audit")
+    min_audits: int = Field(30, ge=1, description="audits needed before the stop rule can fire")
+    audit_window: int = Field(300, ge=1, description="most recent audits the agreement is measured on")
+    full_auto_max_flagged: float = Field(0.02, ge=0, le=1, description=(
+        "fully automatic once at most this share of the undecided samples is flagged for review"))
+    uncertain_pool: int = Field(5, ge=1, description="a review batch of k is picked for diversity from the "
+                                                     "pool*k most uncertain flagged samples")
+    seed: int = 0
+
+
+def load_config(workspace: Workspace) -> EngineConfig:
+    """The workspace's engine config (`engine/config.yaml`), or the defaults when it has none."""
+    path = workspace.path(ENGINE, CONFIG_NAME)
+    if not path.is_file():
+        return EngineConfig()
+    try:
+        return EngineConfig.model_validate(yaml.safe_load(path.read_text()) or {})
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise EngineError(f"{path} is not a valid engine config: {exc}") from exc

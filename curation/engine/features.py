@@ -1,0 +1,144 @@
+"""Features of every crawled sample from the catalog: its image embedding and its numeric scores.
+
+`load_samples` reads the raw inputs (one row per successful sample with an embedding, sorted by
+sample_id); `FeatureSpec` turns them into the model's matrix: the embedding's leading principal components
+(whitened) and every score standardised, with a 0/1 missing-value column for each score that has gaps.
+The spec is fitted on all samples (no labels involved) and saved with each model version.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from curation.catalog import Catalog
+from curation.engine.config import EngineConfig, EngineError
+
+NUMERIC = ("DOUBLE", "FLOAT", "INTEGER", "BIGINT", "BOOLEAN", "SMALLINT", "TINYINT", "REAL")
+NOT_SCORES = {"sample_id", "error", "scorer_version", "model_id"}
+NOT_SCORE_VIEWS = {"samples", "clips", "embeddings", "decisions", "reviews", "review_state"}
+PCA_FIT_ROWS = 50_000  # rows the principal components are estimated on
+
+
+@dataclass
+class Samples:
+    """Raw model inputs, rows sorted by sample_id."""
+
+    ids: np.ndarray            # object array of sample_id
+    embeddings: np.ndarray     # (n, dim) float32, L2-normalised
+    scores: np.ndarray         # (n, n_scores) float64, NaN where missing
+    score_names: list[str]     # 'view.column'
+    embedding_model: str
+
+
+def score_columns(catalog: Catalog) -> list[str]:
+    """Every numeric score column of the catalog's scorer views, as 'view.column'."""
+    rows = catalog.con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position").fetchall()
+    return [f"{t}.{c}" for t, c, kind in rows
+            if t not in NOT_SCORE_VIEWS and c not in NOT_SCORES and kind in NUMERIC]
+
+
+def _embedding_model(catalog: Catalog, wanted: str | None) -> str:
+    models = [m for (m,) in catalog.con.execute("SELECT DISTINCT model_id FROM embeddings ORDER BY 1").fetchall()]
+    if not models:
+        raise EngineError("the workspace has no embeddings; the engine learns from image embeddings (score first)")
+    if wanted is None:
+        if len(models) > 1:
+            raise EngineError(f"several embedding models ({', '.join(models)}): set embedding_model in engine/config.yaml")
+        return models[0]
+    if wanted not in models:
+        raise EngineError(f"no embeddings of model {wanted!r}; present: {', '.join(models)}")
+    return wanted
+
+
+def load_samples(catalog: Catalog, config: EngineConfig) -> Samples:
+    """Every successful sample with an image embedding of the configured model, with its scores."""
+    model = _embedding_model(catalog, config.embedding_model)
+    available = score_columns(catalog)
+    names = available if config.score_columns is None else config.score_columns
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        raise EngineError(f"unknown score columns {unknown}; numeric columns present: {available}")
+    views = sorted({n.split(".", 1)[0] for n in names})
+    select = ", ".join(f'CAST("{n.split(".", 1)[0]}"."{n.split(".", 1)[1]}" AS DOUBLE) AS "{n}"' for n in names)
+    joins = " ".join(f'LEFT JOIN (SELECT * FROM "{v}" QUALIFY row_number() OVER (PARTITION BY sample_id) = 1) '
+                     f'AS "{v}" USING (sample_id)' for v in views)
+    sql = (f"SELECT sample_id, e.image_embedding{', ' + select if select else ''} FROM samples AS s "
+           f"JOIN (SELECT sample_id, image_embedding FROM embeddings WHERE model_id = ? AND image_embedding "
+           f"IS NOT NULL QUALIFY row_number() OVER (PARTITION BY sample_id) = 1) AS e USING (sample_id) {joins} "
+           f"WHERE s.status = 'success' ORDER BY sample_id")
+    table = catalog.query(sql, [model])
+    if table.num_rows == 0:
+        raise EngineError(f"no successful sample has an image embedding of model {model!r}")
+    emb = table.column("image_embedding").combine_chunks()
+    dim = len(emb[0])
+    matrix = emb.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(emb), dim)
+    scores = (np.column_stack([table.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in names])
+              if names else np.zeros((len(emb), 0)))
+    return Samples(np.asarray(table.column("sample_id").to_pylist(), dtype=object), matrix, scores, list(names), model)
+
+
+@dataclass
+class FeatureSpec:
+    """The fitted transform from raw inputs to model features (saved with each model)."""
+
+    mean: np.ndarray           # (dim,) embedding mean
+    components: np.ndarray     # (dim, c) principal directions, columns scaled to unit variance (whitening)
+    score_mean: np.ndarray     # (n_scores,)
+    score_std: np.ndarray      # (n_scores,)
+    missing: np.ndarray        # (n_scores,) bool: this score gets a missing-value column
+    score_names: list[str]
+
+    @classmethod
+    def fit(cls, samples: Samples, components: int, seed: int = 0) -> "FeatureSpec":
+        """Fit principal components and score standardisation on all samples."""
+        rng = np.random.default_rng(seed)
+        rows = samples.embeddings
+        if len(rows) > PCA_FIT_ROWS:
+            rows = rows[rng.choice(len(rows), PCA_FIT_ROWS, replace=False)]
+        mean = rows.mean(axis=0)
+        centred = (rows - mean).astype(np.float64)
+        values, vectors = np.linalg.eigh(centred.T @ centred / max(len(rows) - 1, 1))
+        order = np.argsort(values)[::-1][:min(components, rows.shape[1])]
+        scale = np.sqrt(np.maximum(values[order], 1e-12))
+        scores = samples.scores
+        with warnings.catch_warnings():  # an all-missing score column has no mean: it standardises to 0
+            warnings.simplefilter("ignore", RuntimeWarning)
+            score_mean = np.nan_to_num(np.nanmean(scores, axis=0))
+            score_std = np.nan_to_num(np.nanstd(scores, axis=0))
+        score_std = np.where(score_std > 0, score_std, 1.0)
+        return cls(mean.astype(np.float32), (vectors[:, order] / scale).astype(np.float32), score_mean, score_std,
+                   np.isnan(scores).any(axis=0), list(samples.score_names))
+
+    def embed(self, embeddings: np.ndarray) -> np.ndarray:
+        """The whitened principal-component coordinates of embeddings (n, c)."""
+        return (embeddings - self.mean) @ self.components
+
+    def transform(self, samples: Samples) -> np.ndarray:
+        """The model's feature matrix (n, c + n_scores + n_missing_columns), float64."""
+        if samples.score_names != self.score_names:
+            raise EngineError(f"the model was trained on scores {self.score_names}; the workspace now has "
+                              f"{samples.score_names}: train a new version")
+        scores = (samples.scores - self.score_mean) / self.score_std
+        gaps = np.isnan(scores)
+        return np.hstack([self.embed(samples.embeddings).astype(np.float64), np.where(gaps, 0.0, scores),
+                          gaps[:, self.missing].astype(np.float64)])
+
+    def names(self) -> list[str]:
+        """Column names of `transform`'s matrix."""
+        return ([f"pc{i}" for i in range(self.components.shape[1])] + self.score_names
+                + [f"missing:{n}" for n, m in zip(self.score_names, self.missing) if m])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The spec as arrays, for saving."""
+        return {"feat_mean": self.mean, "feat_components": self.components, "feat_score_mean": self.score_mean,
+                "feat_score_std": self.score_std, "feat_missing": self.missing}
+
+    @classmethod
+    def from_arrays(cls, arrays, score_names: list[str]) -> "FeatureSpec":
+        """The spec saved by `arrays`."""
+        return cls(arrays["feat_mean"], arrays["feat_components"], arrays["feat_score_mean"],
+                   arrays["feat_score_std"], arrays["feat_missing"].astype(bool), list(score_names))

@@ -1,0 +1,73 @@
+"""Routing: each undecided sample is auto-accepted, auto-rejected or flagged for a human; review batches.
+
+A stable fraction of the automatic decisions (chosen by a hash of the sample_id, so the same samples are
+audit candidates whatever the model version) is also marked `audit`: those go to humans first, and their
+agreement with the engine is what the stop rule watches (curation.engine.audit).
+
+A review batch of k flagged samples takes the `pool * k` most uncertain ones (probability closest to 1/2)
+and picks k of them by greedy farthest-point selection in embedding space, so a batch covers different
+kinds of samples instead of 50 near-identical ones.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pyarrow as pa
+
+from curation.engine.thresholds import Thresholds
+
+ACCEPT, REJECT, FLAG = "accept", "reject", "flag"
+ROUTES = pa.schema([
+    pa.field("sample_id", pa.string(), False), pa.field("p", pa.float64(), False),
+    pa.field("route", pa.string(), False), pa.field("audit", pa.bool_(), False),
+    pa.field("version", pa.string(), False), pa.field("routed_at", pa.timestamp("us", tz="UTC"), False),
+])
+
+
+def audit_draw(ids: np.ndarray, fraction: float) -> np.ndarray:
+    """True for the samples whose id hashes below `fraction` (stable across runs and versions)."""
+    draw = [int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "big") / 2**64 for s in ids]
+    return np.asarray(draw, dtype=np.float64) < fraction
+
+
+def route(ids: np.ndarray, p: np.ndarray, thresholds: Thresholds, automatic: bool, audit_fraction: float,
+          version: str, routed_at_us: int) -> pa.Table:
+    """The ROUTES table of undecided samples `ids` with probabilities `p`; all flagged unless `automatic`."""
+    routes = np.full(len(ids), FLAG, dtype=object)
+    if automatic and thresholds.accept:
+        routes[p >= thresholds.accept.threshold] = ACCEPT
+    if automatic and thresholds.reject:
+        routes[p < thresholds.reject.threshold] = REJECT
+    audit = (routes != FLAG) & audit_draw(ids, audit_fraction)
+    n = len(ids)
+    return pa.table({"sample_id": pa.array(ids, pa.string()), "p": pa.array(p, pa.float64()),
+                     "route": pa.array(routes, pa.string()), "audit": pa.array(audit, pa.bool_()),
+                     "version": pa.array([version] * n, pa.string()),
+                     "routed_at": pa.array(np.full(n, routed_at_us, dtype=np.int64), pa.int64())
+                     .cast(pa.timestamp("us", tz="UTC"))}, schema=ROUTES)
+
+
+def farthest_points(points: np.ndarray, k: int) -> np.ndarray:
+    """Indices of k rows of `points` picked greedily, each the farthest from those picked, from row 0."""
+    k = min(k, len(points))
+    if k == 0:
+        return np.zeros(0, dtype=int)
+    chosen = [0]
+    distance = np.linalg.norm(points - points[0], axis=1)
+    distance[0] = -1.0  # never pick a row twice, even among identical points
+    for _ in range(k - 1):
+        nxt = int(np.argmax(distance))
+        chosen.append(nxt)
+        distance = np.minimum(distance, np.linalg.norm(points - points[nxt], axis=1))
+        distance[chosen] = -1.0
+    return np.asarray(chosen)
+
+
+def review_batch(candidates: np.ndarray, uncertainty: np.ndarray, points: np.ndarray, k: int, pool: int) -> np.ndarray:
+    """k of `candidates` (row indices) for review: the pool*k most uncertain, spread out by farthest points.
+
+    `uncertainty` and `points` are aligned with `candidates`; lower uncertainty means more certain.
+    """
+    order = np.argsort(-uncertainty, kind="stable")[: pool * k]
+    return candidates[order[farthest_points(points[order], k)]]
