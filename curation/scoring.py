@@ -33,9 +33,10 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from curation.atomic import write_parquet
 from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec, check_clip_spec
+from curation.scorers.aesthetic import head_file
 from curation.scorers.base import Output, Sample, Scorer
 from curation.scorers.media import DEFAULT_VIDEO_FRAMES, prepare_sample
-from curation.scorers.registry import build_scorers
+from curation.scorers.registry import ScorerOptions, build_scorers
 from curation.shards import is_shard_done, read_media
 from curation.workspace import Workspace
 from schemas import conform
@@ -52,7 +53,9 @@ class ScoreConfig(BaseModel):
 
     `model`/`pretrained`/`device`/`allow_random_weights` pick the model for model scorers (see
     `curation.models`); `num_workers=None` means one decode worker per spare CPU core (at most 8);
-    `rank`/`world_size` select every world_size-th shard starting at rank.
+    `rank`/`world_size` select every world_size-th shard starting at rank; `zeroshot_prompts` replaces the
+    zeroshot scorer's prompt pairs (see `curation.scorers.zeroshot`); `aesthetic_checkpoint` is the local
+    LAION aesthetic head (see `curation.scorers.aesthetic`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -68,6 +71,8 @@ class ScoreConfig(BaseModel):
     force: bool = False
     rank: int = Field(0, ge=0)
     world_size: int = Field(1, ge=1)
+    zeroshot_prompts: dict[str, list[str]] | None = None  # checked by the zeroshot scorer
+    aesthetic_checkpoint: str | None = None
 
     @model_validator(mode="after")
     def _rank_in_world(self):
@@ -80,6 +85,10 @@ class ScoreConfig(BaseModel):
         return ClipModelSpec(model=self.model, pretrained=self.pretrained, device=self.device,
                              allow_random_weights=self.allow_random_weights)
 
+    def scorer_options(self) -> ScorerOptions:
+        """The per-scorer settings of this config."""
+        return ScorerOptions(zeroshot_prompts=self.zeroshot_prompts, aesthetic_checkpoint=self.aesthetic_checkpoint)
+
     def workers(self) -> int:
         """The number of decode worker processes to use."""
         if self.num_workers is not None:
@@ -89,9 +98,11 @@ class ScoreConfig(BaseModel):
 
 def check_model_available(config: ScoreConfig) -> None:
     """Fail now, without loading anything, if a scorer name, the device, the model or its weights is unusable."""
-    scorers = build_scorers(config.scorers, config.model_spec(), config.precision)
-    if any(s.name == "clip" for s in scorers):
+    scorers = build_scorers(config.scorers, config.model_spec(), config.precision, config.scorer_options())
+    if any(s.name in ("clip", "zeroshot", "aesthetic") for s in scorers):
         check_clip_spec(config.model_spec())
+    if "aesthetic" in config.scorers:
+        head_file(config.aesthetic_checkpoint, config.allow_random_weights)
 
 
 class ScorerReport(BaseModel):
@@ -137,7 +148,7 @@ def score(
     """Score every committed shard of this rank that is not scored yet; `progress(done, total)` gets samples."""
     started = time.perf_counter()
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(Path(workspace))
-    scorers = build_scorers(config.scorers, config.model_spec(), config.precision)
+    scorers = build_scorers(config.scorers, config.model_spec(), config.precision, config.scorer_options())
     for scorer in scorers:
         scorer.load()
     reports = new_reports(scorers)

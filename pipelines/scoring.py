@@ -55,7 +55,8 @@ class ScorersModelHandler(ModelHandler[Element, Result, LoadedScorers]):
         self.plan = plan
 
     def load_model(self) -> LoadedScorers:
-        scorers = build_scorers(self.config.scorers, self.config.model_spec(), self.config.precision)
+        scorers = build_scorers(self.config.scorers, self.config.model_spec(), self.config.precision,
+                                 self.config.scorer_options())
         for scorer in scorers:
             scorer.load()
         return LoadedScorers(scorers)
@@ -87,7 +88,7 @@ def score_with_beam(workspace: Workspace | Path, config: ScoreConfig, beam_args:
     """Score the workspace's pending units with Beam (DirectRunner unless `beam_args` choose another runner)."""
     started = time.perf_counter()
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(Path(workspace))
-    scorers = build_scorers(config.scorers, config.model_spec(), config.precision)
+    scorers = build_scorers(config.scorers, config.model_spec(), config.precision, config.scorer_options())
     for scorer in scorers:
         scorer.load()
     specs = {s.name: ScorerOutputs.of(s) for s in scorers}

@@ -120,6 +120,23 @@ SCORERS: dict[str, list[pa.Field]] = {
         _f("analysis_short_side", pa.int32(), doc="short side of the frames the flow is measured on, px"),
         _f("n_pairs", pa.int32(), doc="frame pairs measured"),
     ],
+    "ocr": [
+        _f("text_area_ratio", pa.float64(),
+           doc="union area of confident text boxes / image area, 0..1 (videos: the keyframe with the most text)"),
+        _f("n_boxes", pa.int32(), doc="text boxes kept (confidence and size floors in curation.scorers.ocr)"),
+        _f("text", pa.string(), doc="recognised text, one line per box in reading order, cut to 1000 characters"),
+        _f("mean_confidence", pa.float64(), doc="mean recognition confidence of the kept boxes, null without boxes"),
+    ],
+    "zeroshot": [
+        _f("p_watermark", pa.float64(), doc="CLIP prompt-pair probability of a watermark, 0..1"),
+        _f("p_nsfw", pa.float64(), doc="CLIP prompt-pair probability of NSFW content, 0..1"),
+        _f("p_text", pa.float64(), doc="CLIP prompt-pair probability that the image is mostly text, 0..1"),
+        _f("prompts", pa.string(), doc="the prompt set used, JSON {label: [yes prompt, no prompt]}"),
+    ],
+    "aesthetic": [
+        _f("aesthetic_score", pa.float64(),
+           doc="LAION improved aesthetic predictor score, about 1..10 (videos: of the mean keyframe embedding)"),
+    ],
 }
 
 

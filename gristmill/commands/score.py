@@ -1,10 +1,13 @@
 """`gristmill score DIR`: run scorers over the workspace's shards (resumable; see curation.scoring)."""
 import argparse
+import json
+from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from curation.catalog import Catalog
+from curation.errors import GristmillError
 from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from curation.scorers.clip import PRECISIONS
 from curation.scorers.registry import available_scorers
@@ -37,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score with random model weights when no real weights are available "
                              "(scores are marked PLACEHOLDER and carry no meaning)")
     parser.add_argument("--force", action="store_true", help="rescore shards that are already scored")
+    parser.add_argument("--zeroshot-prompts", default=None, metavar="FILE.json",
+                        help='zeroshot prompt pairs, JSON {"watermark": [yes, no], "nsfw": [...], "text": [...]} '
+                             "(default: the built-in pairs)")
+    parser.add_argument("--aesthetic-checkpoint", default=None, metavar="PATH",
+                        help="LAION aesthetic predictor head (sac+logos+ava1-l14-linearMSE.pth) for the aesthetic "
+                             "scorer; use with --model ViT-L-14 --pretrained openai")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, pretrained=_pretrained(args), device=devices[0], allow_random_weights=args.allow_random_weights,
         precision=args.precision, batch_size=args.batch_size, num_workers=args.num_workers,
         rank=args.rank, world_size=args.world_size, force=args.force,
+        zeroshot_prompts=_zeroshot_prompts(args.zeroshot_prompts), aesthetic_checkpoint=args.aesthetic_checkpoint,
     )
     if len(devices) > 1:
         console.print(f"scoring with {len(devices)} processes: {', '.join(devices)}")
@@ -62,6 +72,15 @@ def _pretrained(args: argparse.Namespace) -> str | None:
     if args.pretrained is not None:
         return args.pretrained
     return DEFAULT_PRETRAINED if args.model == DEFAULT_MODEL else None
+
+
+def _zeroshot_prompts(path: str | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise GristmillError(f"cannot read zeroshot prompts {path}: {exc}") from exc
 
 
 def _score_with_progress(ws: Workspace, config: ScoreConfig) -> ScoreReport:

@@ -1,0 +1,114 @@
+"""`aesthetic`: the LAION improved aesthetic predictor, an MLP on CLIP ViT-L/14 image embeddings (1-10 scale).
+
+The head is the published one (`sac+logos+ava1-l14-linearMSE.pth`): Linear 768->1024, Dropout 0.2, Linear
+1024->128, Dropout 0.2, Linear 128->64, Dropout 0.1, Linear 64->16, Linear 16->1, with state-dict keys
+`layers.0/2/4/6/7.weight|bias`. It reads the L2-normalised image embedding of the CLIP model
+(`--model ViT-L-14 --pretrained openai` for the published head), loaded through `curation.models.load_clip`;
+the head's input size must match the model's embedding size. A video's or clip's embedding is the
+re-normalised mean of its keyframe embeddings, as in `clip`.
+
+The head comes from a local file (`ScoreConfig.aesthetic_checkpoint`, `--aesthetic-checkpoint PATH`). Without
+one, scoring refuses unless `allow_random_weights`, which gives a seeded random head whose `model_id` says
+PLACEHOLDER. `model_id` is `<clip model id>+<head file>@<sha256[:12]>`.
+"""
+from contextlib import nullcontext
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from curation.errors import GristmillError
+from curation.models import PLACEHOLDER_WEIGHTS, RANDOM_INIT_SEED, ClipModelSpec, LoadedClip, file_digest, load_clip
+from curation.scorers.base import Sample, Scorer
+from curation.scorers.clip import autocast_dtype, frames_to_tensor
+
+
+class AestheticHead(nn.Module):
+    """The predictor's MLP; `layers.N` matches the published state dict's key names."""
+
+    def __init__(self, input_dim: int = 768):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(input_dim, 1024), nn.Dropout(0.2), nn.Linear(1024, 128), nn.Dropout(0.2),
+            nn.Linear(128, 64), nn.Dropout(0.1), nn.Linear(64, 16), nn.Linear(16, 1),
+        )
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.layers(embedding)
+
+
+def head_file(path: str | None, allow_random_weights: bool) -> Path | None:
+    """The checked head checkpoint path; None (placeholder head) only with `allow_random_weights`."""
+    if path is None:
+        if not allow_random_weights:
+            raise GristmillError(
+                "the aesthetic scorer needs the LAION aesthetic predictor head: give --aesthetic-checkpoint "
+                "/path/to/sac+logos+ava1-l14-linearMSE.pth (or --allow-random-weights for placeholder scores)")
+        return None
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise GristmillError(f"aesthetic checkpoint {file} not found; give the path of the predictor's .pth file")
+    return file
+
+
+def load_head(file: Path | None, input_dim: int) -> tuple[AestheticHead, str]:
+    """The head in eval mode and its weights name for `model_id`; a seeded random head for `file=None`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
+        head = AestheticHead(input_dim)
+    if file is None:
+        return head.eval(), PLACEHOLDER_WEIGHTS
+    try:
+        head.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise GristmillError(f"could not load aesthetic head {file} (expects keys layers.0..7 for input size "
+                             f"{input_dim}): {str(exc).strip().splitlines()[0][:300]}") from exc
+    return head.eval(), f"{file.name}@{file_digest(file)[:12]}"
+
+
+class AestheticScorer(Scorer):
+    """LAION aesthetic predictor; see the module docstring."""
+
+    name = "aesthetic"
+    version = "1"
+    needs_frames = True
+
+    def __init__(self, spec: ClipModelSpec = ClipModelSpec(), precision: str = "auto", checkpoint: str | None = None):
+        self.spec = spec
+        self.precision = precision
+        self.checkpoint = checkpoint
+        self.clip: LoadedClip | None = None
+        self.head: AestheticHead | None = None
+        self._head_name = ""
+        self._dtype: torch.dtype | None = None
+
+    def load(self) -> None:
+        """Load the CLIP model and the head once (GristmillError for missing or mismatched weights)."""
+        if self.clip is None:
+            file = head_file(self.checkpoint, self.spec.allow_random_weights)  # fails before CLIP loads
+            clip = load_clip(self.spec)
+            self.head, self._head_name = load_head(file, clip.embed_dim)
+            self._dtype = autocast_dtype(self.precision, clip.device)
+            self.clip = clip
+
+    @property
+    def model_id(self) -> str | None:
+        return f"{self.clip.model_id}+{self._head_name}" if self.clip else None
+
+    def preparer(self):
+        if self.clip is None:
+            raise RuntimeError("AestheticScorer.load() must run before the scorer is used")
+        return partial(frames_to_tensor, transform=self.clip.preprocess)
+
+    def _score(self, samples: list[Sample]) -> list[dict]:
+        images = torch.cat([s.prepared[self.name] for s in samples])
+        autocast = torch.autocast(self.clip.device.type, dtype=self._dtype) if self._dtype else nullcontext()
+        with torch.inference_mode(), autocast:
+            emb = self.clip.model.encode_image(images.to(self.clip.device)).float()
+        emb = nn.functional.normalize(emb, dim=-1).cpu()
+        counts = [s.prepared[self.name].shape[0] for s in samples]
+        means = torch.stack([nn.functional.normalize(f.mean(dim=0), dim=-1) for f in torch.split(emb, counts)])
+        with torch.inference_mode():
+            scores = self.head(means).squeeze(-1)
+        return [{"aesthetic_score": float(v)} for v in scores]

@@ -1,0 +1,111 @@
+"""`zeroshot`: watermark, NSFW and mostly-text probabilities from CLIP prompt pairs.
+
+Each label has a pair of prompts (yes, no). Its probability is the softmax, at the model's own logit scale,
+of the image's cosine with the two prompt embeddings: p = exp(s*cos_yes) / (exp(s*cos_yes) + exp(s*cos_no)).
+The model loads through `curation.models.load_clip` (same weights policy as `clip`; PLACEHOLDER for random
+weights) and the clip scorer's precision rules. A video's or clip's image embedding is the re-normalised mean
+of its keyframe embeddings, as in `clip`.
+
+The prompt set is configurable (`ScoreConfig.zeroshot_prompts`, `--zeroshot-prompts FILE.json`) and is
+stored with every row: the `prompts` column holds it as JSON, and `model_id` ends in `#prompts-<sha256[:12]>`,
+so a changed prompt set counts as a different model and resume rescores.
+"""
+import hashlib
+import json
+from contextlib import nullcontext
+from functools import partial
+
+import torch
+
+from curation.errors import GristmillError
+from curation.models import ClipModelSpec, LoadedClip, load_clip
+from curation.scorers.base import Sample, Scorer
+from curation.scorers.clip import autocast_dtype, frames_to_tensor
+
+# label -> (prompt for yes, prompt for no); the labels are the `p_<label>` columns.
+DEFAULT_PROMPTS: dict[str, tuple[str, str]] = {
+    "watermark": ("a photo with a watermark", "a photo without a watermark"),
+    "nsfw": ("an explicit nude photo, not safe for work", "a safe for work photo"),
+    "text": ("an image that is mostly text", "a photo with little or no text"),
+}
+
+
+def check_prompts(prompts: dict[str, list[str] | tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """The prompt set with exactly the labels of DEFAULT_PROMPTS, each a pair of non-empty prompts."""
+    if set(prompts) != set(DEFAULT_PROMPTS):
+        raise GristmillError(
+            f"zeroshot prompts need exactly the labels {sorted(DEFAULT_PROMPTS)}, got {sorted(prompts)}")
+    for label, pair in prompts.items():
+        well_formed = isinstance(pair, (list, tuple)) and len(pair) == 2
+        if not well_formed or not all(isinstance(p, str) and p.strip() for p in pair):
+            raise GristmillError(
+                f"zeroshot prompts for {label!r} must be two non-empty strings (yes, no), got {pair!r}")
+    return {label: (prompts[label][0], prompts[label][1]) for label in DEFAULT_PROMPTS}
+
+
+def prompts_json(prompts: dict[str, tuple[str, str]]) -> str:
+    """The canonical JSON of a prompt set (sorted keys), as stored in the `prompts` column."""
+    return json.dumps({label: list(pair) for label, pair in prompts.items()}, sort_keys=True)
+
+
+class ZeroShotScorer(Scorer):
+    """CLIP prompt-pair probabilities; see the module docstring."""
+
+    name = "zeroshot"
+    version = "1"
+    needs_frames = True
+
+    def __init__(self, spec: ClipModelSpec = ClipModelSpec(), precision: str = "auto",
+                 prompts: dict[str, list[str] | tuple[str, str]] | None = None):
+        self.spec = spec
+        self.precision = precision
+        self.prompts = check_prompts(prompts or DEFAULT_PROMPTS)
+        self.prompts_json = prompts_json(self.prompts)
+        self.clip: LoadedClip | None = None
+        self._dtype: torch.dtype | None = None
+        self._prompt_emb: torch.Tensor | None = None  # (labels, 2, dim), L2-normalised
+
+    def load(self) -> None:
+        """Load the model once and embed the prompts (GristmillError for a bad device, model or weights)."""
+        if self.clip is None:
+            self.clip = load_clip(self.spec)
+            self._dtype = autocast_dtype(self.precision, self.clip.device)
+            texts = [p for pair in self.prompts.values() for p in pair]
+            with torch.inference_mode(), self._autocast():
+                emb = self.clip.model.encode_text(self.clip.tokenizer(texts).to(self.clip.device)).float()
+            self._prompt_emb = torch.nn.functional.normalize(emb, dim=-1).cpu().reshape(len(self.prompts), 2, -1)
+
+    @property
+    def model_id(self) -> str | None:
+        if self.clip is None:
+            return None
+        return f"{self.clip.model_id}#prompts-{hashlib.sha256(self.prompts_json.encode()).hexdigest()[:12]}"
+
+    def preparer(self):
+        self._require_loaded()
+        return partial(frames_to_tensor, transform=self.clip.preprocess)
+
+    def _require_loaded(self) -> None:
+        if self.clip is None:
+            raise RuntimeError("ZeroShotScorer.load() must run before the scorer is used")
+
+    def _autocast(self):
+        return torch.autocast(self.clip.device.type, dtype=self._dtype) if self._dtype else nullcontext()
+
+    def _score(self, samples: list[Sample]) -> list[dict]:
+        images = torch.cat([s.prepared[self.name] for s in samples])
+        with torch.inference_mode(), self._autocast():
+            emb = self.clip.model.encode_image(images.to(self.clip.device)).float()
+            scale = float(self.clip.model.logit_scale.exp())
+        emb = torch.nn.functional.normalize(emb, dim=-1).cpu()
+        counts = [s.prepared[self.name].shape[0] for s in samples]
+        means = torch.stack([torch.nn.functional.normalize(f.mean(dim=0), dim=-1) for f in torch.split(emb, counts)])
+        probs = label_probabilities(means, self._prompt_emb, scale)
+        return [dict({f"p_{label}": float(probs[i, j]) for j, label in enumerate(self.prompts)},
+                     prompts=self.prompts_json) for i in range(len(samples))]
+
+
+def label_probabilities(image_emb: torch.Tensor, prompt_emb: torch.Tensor, scale: float) -> torch.Tensor:
+    """P(yes) per image and label: softmax over each prompt pair of scale * cosine; (images, labels) in 0..1."""
+    logits = scale * torch.einsum("nd,lkd->nlk", image_emb, prompt_emb)
+    return logits.softmax(dim=-1)[..., 0]
