@@ -6,6 +6,8 @@ crawled one), review tags, decision and scores. Each sample also keeps `gm_base_
 `gm_base_tags`: what gristmill last gave it. `sync` turns the differences between a sample's caption and
 tags and that baseline (edits made in FiftyOne) into review events by reviewer "fiftyone:<user>", skips
 any the review log already reflects, then moves the baseline: running it again records nothing new.
+Decision tags are decisions, not tags: adding `accepted` (or `accept`) records an accept, and `rejected`
+(or `reject`) a reject with reason `other`, `reject:<reason>` one with that configured reason.
 Updating a dataset syncs it first, so an edit made in FiftyOne is never overwritten before it is recorded.
 """
 from __future__ import annotations
@@ -23,6 +25,9 @@ from curation.workspace import Workspace
 from labeling_ui.queues import quote, score_columns
 
 MEDIA = ("fiftyone", "media")
+ACCEPT_TAGS = ("accept", "accepted")
+REJECT_TAGS = ("reject", "rejected")
+DEFAULT_REJECT_REASON = "other"
 _MIME_EXT = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif", "video/mp4": "mp4",
              "video/webm": "webm"}
 
@@ -161,7 +166,8 @@ def sync(workspace: Workspace, name: str, user: str | None = None) -> SyncReport
         ["gm_id", "caption", "tags", "gm_base_caption", "gm_base_tags"])
     catalog = Catalog(workspace)
     current = {r["sample_id"]: r for r in catalog.query(
-        "SELECT s.sample_id, coalesce(r.final_caption, s.caption) AS caption, coalesce(r.tags, []) AS tags "
+        "SELECT s.sample_id, coalesce(r.final_caption, s.caption) AS caption, coalesce(r.tags, []) AS tags, "
+        "r.decision "
         "FROM samples s LEFT JOIN review_state r USING (sample_id) WHERE s.sample_id IN (SELECT unnest(?))",
         [ids]).to_pylist()}
     log = ReviewLog(workspace, f"fiftyone:{user or getpass.getuser()}")
@@ -172,10 +178,20 @@ def sync(workspace: Workspace, name: str, user: str | None = None) -> SyncReport
         if state is None:
             raise GristmillError(f"FiftyOne sample {sid} is not in the workspace's catalog")
         now, base = set(tag_list or []), set(base_tag_list or [])
+        decisions = [t for t in sorted(now - base) if decision_of_tag(t)]
+        now = {t for t in now if not decision_of_tag(t)}
+        base = {t for t in base if not decision_of_tag(t)}
         edits = [(log.tag, t) for t in sorted(now - base) if t not in state["tags"]]
         edits += [(log.untag, t) for t in sorted(base - now) if t in state["tags"]]
         skipped = len(now ^ base) - len(edits)
         events += [action(sid, tag) for action, tag in edits]
+        for tag in decisions:
+            action, reason = decision_of_tag(tag)
+            if state["decision"] == action:
+                skipped += 1
+            else:
+                events.append(log.accept(sid) if action == "accept" else log.reject(sid, reason))
+                state["decision"] = action
         if caption != base_caption and caption:
             if caption != state["caption"]:
                 events.append(log.edit_caption(sid, caption, state["caption"]))
@@ -189,6 +205,17 @@ def sync(workspace: Workspace, name: str, user: str | None = None) -> SyncReport
     for event in events:
         counts[event["action"]] = counts.get(event["action"], 0) + 1
     return SyncReport(log.reviewer, counts, already)
+
+
+def decision_of_tag(tag: str) -> tuple[str, str | None] | None:
+    """('accept', None) or ('reject', reason) for a decision tag, None for an ordinary tag."""
+    if tag in ACCEPT_TAGS:
+        return "accept", None
+    if tag in REJECT_TAGS:
+        return "reject", DEFAULT_REJECT_REASON
+    if tag.startswith("reject:") and tag[len("reject:"):]:
+        return "reject", tag[len("reject:"):]
+    return None
 
 
 def launch(name: str, address: str = "127.0.0.1", port: int = 5151) -> None:

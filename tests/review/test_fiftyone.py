@@ -22,7 +22,7 @@ def dataset_name():
 
 
 def _events(ws, reviewer):
-    return Catalog(ws).query("SELECT action, sample_id, tag, new_caption FROM reviews WHERE reviewer = ?",
+    return Catalog(ws).query("SELECT action, sample_id, reason, tag, new_caption FROM reviews WHERE reviewer = ?",
                              [reviewer]).to_pylist()
 
 
@@ -91,3 +91,26 @@ def test_sync_of_a_missing_dataset_and_bad_where_are_clear_errors(tmp_path, data
         bridge.sync(ws, dataset_name)
     with pytest.raises(GristmillError, match="--where"):
         bridge.build(ws, dataset_name, where="no_such_column > 1")
+
+
+def test_rejected_tags_made_in_fiftyone_become_reject_events_once(tmp_path, dataset_name):
+    ws = small_workspace(tmp_path / "ws", n=12)
+    bridge.build(ws, dataset_name, user="tester")
+    dataset = fo.load_dataset(dataset_name)
+    rejected = [id_of(i) for i in range(5)]
+    for sid in rejected:
+        sample = _sample(dataset, sid)
+        sample.tags.append("rejected")
+        sample.save()
+    sample = _sample(dataset, id_of(6))
+    sample.tags.append("reject:duplicate")
+    sample.save()
+
+    assert bridge.sync(ws, dataset_name, user="tester").events == {"reject": 6}
+    assert bridge.sync(ws, dataset_name, user="tester").events == {}
+    rejects = [e for e in _events(ws, "fiftyone:tester") if e["action"] == "reject"]
+    assert len(rejects) == 6
+    assert {e["sample_id"] for e in rejects if e["reason"] == "other"} == set(rejected)
+    state = {r["sample_id"]: r for r in Catalog(ws).query("SELECT * FROM review_state").to_pylist()}
+    assert all(state[sid]["decision"] == "reject" for sid in rejected)
+    assert state[id_of(6)]["reject_reason"] == "duplicate" and state[id_of(6)]["tags"] == []
