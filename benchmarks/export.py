@@ -30,7 +30,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.atomic import write_parquet  # noqa: E402
+from curation.atomic import fsync_path, write_parquet  # noqa: E402
 from curation.identity import sample_id  # noqa: E402
 from curation.shards import ShardWriter, shard_name  # noqa: E402
 from curation.workspace import Workspace  # noqa: E402
@@ -62,14 +62,6 @@ def build_workspace(root: Path, n_images: int, per_shard: int = 500) -> Workspac
     return ws
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _page_cache(ws: Workspace, warm: bool) -> None:
     """Read the workspace's shard tars into the page cache, or evict them from it."""
     for tar in sorted(ws.path("shards").glob("*.tar")):
@@ -96,7 +88,7 @@ def _write_mb_s(table: pa.Table, path: Path, durable: bool) -> float:
     started = time.perf_counter()
     pq.write_table(table, path, compression="zstd")
     if durable:
-        _fsync(path)
+        fsync_path(path)
     mb_s = path.stat().st_size / (time.perf_counter() - started) / 1e6
     path.unlink()
     return mb_s
