@@ -159,8 +159,8 @@ def test_unknown_columns_are_listed_with_the_valid_ones(ws):
                           {"filter": {"column": "clip.score", "min": 0.3}},
                           {"filter": {"column": "clip_score", "min": 0.3}}))
     message = str(exc.value)
-    assert "unknown scorer or view 'clp' in 'clp.clip_score'; valid: basic, clip, " in message
-    assert "samples, text, extra.<key>" in message
+    valid = message.split("unknown scorer or view 'clp' in 'clp.clip_score'; valid: ", 1)[1].split("\n", 1)[0]
+    assert {"basic", "clip", "samples", "text", "extra.<key>"} <= set(valid.split(", "))
     assert "clip has no column 'score' (in 'clip.score'); valid columns: sample_id, error, clip_score," in message
     assert "column 'clip_score' has no view; did you mean clip.clip_score?" in message
 
