@@ -1,14 +1,15 @@
 """The crawl as a Beam pipeline, identical on every runner.
 
-    parts ─Read─> rows ─Prepare─> candidates ─GroupBy URL─> unique samples ─Assign shard─> GroupBy shard
-          ─CrawlShard─> one committed shard (tar + Parquet + .done marker) per group
+    parts ─Read─> rows ─Prepare─> candidates ─Key by shard─> GroupBy shard
+          ─CrawlShard (de-duplicate, download)─> one committed shard (tar + Parquet + .done marker) per group
 
-Shard i holds the i-th of n equal sample_id ranges, n = ceil(unique samples / shard_size): the same list gives
-the same shards on any runner, in any order, on every re-run. `CrawlShard` skips shards whose marker exists,
-creates its HTTP client and resizer in `setup()` and receives the workspace as a string, so DoFns pickle to
-any worker that can reach the workspace's filesystem.
+The driver fixes the shard count n = ceil(input rows / shard_size) before the pipeline runs; shard i holds the
+i-th of n equal ranges of the hash of the normalised URL, so every row of one URL meets in one shard, where
+`CrawlShard` de-duplicates it. One GroupByKey, no global count, no side input: the same list gives the same shards
+on any runner, in any order, on every re-run. `CrawlShard` skips shards whose marker exists, creates its HTTP
+client and resizer in `setup()` and receives the workspace as a string, so DoFns pickle to any worker that can
+reach the workspace's filesystem.
 """
-import math
 import os
 import queue
 import socket
@@ -27,7 +28,7 @@ from curation.shards import ShardWriter, is_shard_done, shard_name
 from pipelines.crawl.config import CrawlConfig
 from pipelines.crawl.fetch import Fetched, ImageFinisher, SampleFetcher
 from pipelines.crawl.inputs import Columns, InputPart, read_part
-from pipelines.crawl.records import Candidate, resolve_duplicates, shard_of, to_candidate
+from pipelines.crawl.records import Candidate, resolve_duplicates, shard_of, to_candidate, url_shard_key
 
 DIRECT_RUNNERS = ("DirectRunner", "direct", "BundleBasedDirectRunner")
 
@@ -51,27 +52,27 @@ def pipeline_options(config: CrawlConfig) -> PipelineOptions:
 
 
 def build_pipeline(p: beam.Pipeline, parts: list[InputPart], columns: Columns, config: CrawlConfig,
-                   workspace: str) -> beam.PCollection:
-    """Add the crawl to `p`; the result holds one stats dict per shard crawled in this run."""
-    unique = (
+                   workspace: str, n_shards: int) -> beam.PCollection:
+    """Add the crawl to `p` (`n_shards` from the driver); the result holds one stats dict per shard crawled."""
+    return (
         p
         | "Parts" >> beam.Create(parts)
         | "SpreadParts" >> beam.Reshuffle()
         | "Read" >> beam.FlatMap(read_part, columns)
         | "Prepare" >> beam.Map(to_candidate, config.video_extensions)
-        | "KeyByURL" >> beam.Map(lambda c: (c.url, c))
-        | "GroupByURL" >> beam.GroupByKey()
-        | "Dedupe" >> beam.FlatMap(lambda kv: resolve_duplicates(list(kv[1])))
-    )
-    shard_size = config.shard_size
-    n_shards = unique | "Count" >> beam.combiners.Count.Globally() | "NShards" >> beam.Map(
-        lambda n: max(1, math.ceil(n / shard_size)))
-    return (
-        unique
-        | "AssignShard" >> beam.Map(lambda c, n: (shard_of(c.sample_id, n), c), n=beam.pvalue.AsSingleton(n_shards))
+        | "KeyByShard" >> beam.Map(lambda c, n: (shard_of(url_shard_key(c.url), n), c), n_shards)
         | "GroupByShard" >> beam.GroupByKey()
         | "CrawlShard" >> beam.ParDo(CrawlShard(workspace, config.model_dump_json()))
     )
+
+
+def dedupe(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """One shard's candidates -> its unique samples, sorted by sample_id (duplicates resolved per URL)."""
+    by_url: dict[str, list[Candidate]] = {}
+    for cand in candidates:
+        by_url.setdefault(cand.url, []).append(cand)
+    unique = [c for group in by_url.values() for c in resolve_duplicates(group)]
+    return sorted(unique, key=lambda c: c.sample_id)
 
 
 class CrawlShard(beam.DoFn):
@@ -95,7 +96,7 @@ class CrawlShard(beam.DoFn):
         shards_dir = Path(self.workspace) / "shards"
         if is_shard_done(shards_dir, shard):
             return
-        yield self._crawl(shard, shards_dir, sorted(candidates, key=lambda c: c.sample_id))
+        yield self._crawl(shard, shards_dir, dedupe(candidates))
 
     def _crawl(self, shard: str, shards_dir: Path, candidates: list[Candidate]) -> dict:
         tally = ShardTally(total=len(candidates), input_rows=sum(c.copies for c in candidates))

@@ -3,10 +3,13 @@
 Identity: `sample_id(normalised URL, repaired caption)`, so a re-crawl maps every pair to the same id.
 Duplicates: rows with the same id collapse into one sample (`copies` counts them). Among rows with the same
 URL but different captions, the first in input order is fetched and the others are recorded as
-`duplicate_url`. Shards are ranges of sample_id, so assignment depends only on the list, never on the runner.
+`duplicate_url`. A sample's shard is a range of the hash of its URL (`url_shard_key`), so all rows of one URL
+meet in one shard, and assignment depends only on the list, never on the runner.
 """
+import hashlib
 import html
 import json
+import math
 import re
 from dataclasses import dataclass, replace
 from posixpath import splitext
@@ -105,6 +108,16 @@ def resolve_duplicates(candidates: list[Candidate]) -> list[Candidate]:
                            error=f"same URL as sample {first.sample_id} (input row {first.position}), other caption")
         out.append(cand)
     return out
+
+
+def url_shard_key(url: str) -> str:
+    """Hex hash of a candidate's URL: every candidate of one URL lands in the same shard (de-duplicated there)."""
+    return hashlib.blake2b(url.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def shard_count(input_rows: int, shard_size: int) -> int:
+    """Number of shards of a list of `input_rows` rows (computed by the driver, before anything is read)."""
+    return max(1, math.ceil(input_rows / shard_size))
 
 
 def shard_of(sample_id_hex: str, n_shards: int) -> int:

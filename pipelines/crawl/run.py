@@ -18,11 +18,13 @@ from curation.errors import GristmillError
 from curation.workspace import CONFIG_NAME, Workspace
 from gristmill.console import console
 from pipelines.crawl.config import CrawlConfig
-from pipelines.crawl.inputs import Columns, InputPart, plan_inputs
+from pipelines.crawl.inputs import Columns, InputPart, count_rows, plan_inputs
 from pipelines.crawl.pipeline import build_pipeline, pipeline_options
+from pipelines.crawl.records import shard_count
 from pipelines.crawl.report import CrawlReport, ProgressMonitor, build_report, read_markers, summary
 
 PLAN_FILE = "crawl-plan.json"
+LAYOUT = "url-hash-ranges/v2"  # how samples map to shards; a workspace pinned with another layout is refused
 REPORT_FILE = "crawl.json"
 
 
@@ -34,13 +36,14 @@ def crawl(workspace: str | Path, config: CrawlConfig) -> CrawlReport:
     ws = _open_or_create(Path(workspace))
     columns = Columns(config.url_col, config.caption_col, tuple(config.column_names or ()) or None)
     parts = plan_inputs(config.urls, config.input_format, columns)
-    _pin_plan(ws, config, parts)
+    n_shards = shard_count(count_rows(parts), config.shard_size)
+    _pin_plan(ws, config, parts, n_shards)
     shards_dir = ws.path("shards")
     _remove_stale_temporaries(shards_dir)
     done_before = set(read_markers(shards_dir))
     started = time.time()
     with ProgressMonitor(shards_dir, done_before, config.progress) as monitor:
-        _run_with_progress(parts, columns, config, str(ws.root.resolve()), monitor)
+        _run_with_progress(parts, columns, config, str(ws.root.resolve()), n_shards, monitor)
     report = build_report(ws.root, config.urls, config.runner, started, done_before)
     report_path = write_json(report.model_dump(), ws.path("reports", REPORT_FILE))
     if config.progress:
@@ -54,9 +57,10 @@ def _open_or_create(root: Path) -> Workspace:
     return Workspace.init(root)
 
 
-def _pin_plan(ws: Workspace, config: CrawlConfig, parts: list[InputPart]) -> None:
+def _pin_plan(ws: Workspace, config: CrawlConfig, parts: list[InputPart], n_shards: int) -> None:
     uris = sorted({p.uri for p in parts})
-    plan = dict(config.shard_plan(), inputs=[{"uri": u, "bytes": fsspec.core.url_to_fs(u)[0].size(u)} for u in uris])
+    inputs = [{"uri": u, "bytes": fsspec.core.url_to_fs(u)[0].size(u)} for u in uris]
+    plan = dict(config.shard_plan(), layout=LAYOUT, shards=n_shards, inputs=inputs)
     path = ws.path("shards", PLAN_FILE)
     if path.exists():
         pinned = json.loads(path.read_text())
@@ -78,7 +82,8 @@ def _remove_stale_temporaries(shards_dir: Path) -> None:
         progress.unlink(missing_ok=True)
 
 
-def _run_with_progress(parts, columns, config: CrawlConfig, workspace: str, monitor: ProgressMonitor) -> None:
+def _run_with_progress(parts, columns, config: CrawlConfig, workspace: str, n_shards: int,
+                       monitor: ProgressMonitor) -> None:
     """Run the pipeline in a thread (runners block differently) while the monitor refreshes."""
     outcome: dict = {}
     options = pipeline_options(config)  # raises on unknown options, before anything runs
@@ -87,7 +92,7 @@ def _run_with_progress(parts, columns, config: CrawlConfig, workspace: str, moni
     def target():
         try:
             with beam.Pipeline(options=options) as p:
-                build_pipeline(p, parts, columns, config, workspace)
+                build_pipeline(p, parts, columns, config, workspace, n_shards)
         except BaseException as exc:  # re-raised in the caller's thread
             outcome["error"] = exc
 

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.errors import GristmillError
-from pipelines.crawl.inputs import Columns, plan_inputs, read_part
+from pipelines.crawl.inputs import Columns, count_rows, plan_inputs, read_part
 
 COLUMNS = Columns("url", "caption")
 
@@ -38,6 +38,15 @@ def test_laion_style_parquet_with_renamed_columns_and_row_groups(tmp_path):
     rows = [r for p in parts for r in read_part(p, columns)]
     assert [r.caption for r in rows] == [f"t{i}" for i in range(10)]
     assert rows[5].extra == {"WIDTH": 5, "similarity": 0.3}
+    assert count_rows(parts) == 10  # from the Parquet footer, without reading the rows
+
+
+def test_count_rows_of_text_lists_bounds_the_rows(tmp_path):
+    (tmp_path / "a.csv").write_text("url,caption\nhttp://h/1.jpg,x\nhttp://h/2.jpg,y\n")
+    with gzip.open(tmp_path / "b.txt.gz", "wt") as fh:
+        fh.write("http://h/3.jpg\nhttp://h/4.jpg\nhttp://h/5.jpg\n")
+    assert count_rows(plan_inputs(str(tmp_path / "a.csv"), "auto", COLUMNS)) == 3  # header counted: an upper bound
+    assert count_rows(plan_inputs(str(tmp_path / "b.txt.gz"), "auto", Columns("url", None))) == 3
 
 
 def test_cc3m_style_headerless_tsv_with_column_names(tmp_path):

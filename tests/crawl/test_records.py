@@ -3,7 +3,9 @@ import pytest
 
 from curation.identity import sample_id
 from pipelines.crawl.images import check_pixels
-from pipelines.crawl.records import RawRow, repair_caption, resolve_duplicates, shard_of, to_candidate
+from pipelines.crawl.pipeline import dedupe
+from pipelines.crawl.records import (RawRow, repair_caption, resolve_duplicates, shard_count, shard_of, to_candidate,
+                                     url_shard_key)
 from pipelines.crawl.status import Failure
 from pipelines.crawl.urls import AddressPolicy, normalise_url
 
@@ -72,6 +74,20 @@ def test_shards_are_sample_id_ranges():
     shards = [shard_of(i, 4) for i in ids]
     assert sorted(zip(ids, shards)) == sorted(zip(ids, shards), key=lambda t: (t[1], t[0]))
     assert all(400 < shards.count(s) < 600 for s in range(4))
+
+
+def test_rows_of_one_url_share_a_shard_and_are_deduplicated_there():
+    assert shard_count(17, 8) == 3 and shard_count(16, 8) == 2 and shard_count(0, 8) == 1
+    rows = [RawRow((0, 0, i), url, cap, {}) for i, (url, cap) in enumerate(
+        [("http://h/a.jpg", "x"), ("http://h/b.jpg", "x"), ("http://h/a.jpg", "y"), ("http://h/a.jpg", "x")])]
+    cands = [to_candidate(r, VIDEO_EXTS) for r in rows]
+    assert len({shard_of(url_shard_key(c.url), 5) for c in cands if c.url == "http://h/a.jpg"}) == 1
+    out = dedupe(reversed(cands))
+    assert out == sorted(out, key=lambda c: c.sample_id)
+    assert sorted((c.url, c.caption, c.status, c.copies) for c in out) == [
+        ("http://h/a.jpg", "x", None, 2), ("http://h/a.jpg", "y", "duplicate_url", 1), ("http://h/b.jpg", "x", None, 1)]
+    keys = [url_shard_key(f"http://h/{i}") for i in range(2000)]
+    assert all(400 < [shard_of(k, 4) for k in keys].count(s) < 600 for s in range(4))
 
 
 def test_pixel_cap_and_bomb():
