@@ -201,3 +201,36 @@ EXPORT_MANIFEST_SHARDS = pa.schema(
         _f("sha256", pa.string(), False),
     ]
 )
+
+# Columns every release row has, in order (pipelines/export adds generated_* and the scores struct).
+EXPORT_ROWS = pa.schema(
+    [
+        _f("sample_id", pa.string(), False, "stable id of the (URL, caption) pair; rows are sorted by it"),
+        _f("split", pa.string(), False, "train, or a split named at export (by a hash of sample_id)"),
+        _f("media", pa.binary(), doc="the stored media bytes; null in a release made with --references"),
+        _f("media_type", pa.string(), False, "image | video | clip"),
+        _f("mime_type", pa.string()),
+        _f("width", pa.int32(), doc="px"),
+        _f("height", pa.int32(), doc="px"),
+        _f("duration_s", pa.float64(), doc="videos and clips: seconds"),
+        _f("fps", pa.float64()),
+        _f("frame_count", pa.int64()),
+        _f("caption", pa.string(), doc="the final caption: the latest human edit, else the original"),
+        _f("caption_source", pa.string(), False, "'human' (edited in review) or 'original'"),
+        _f("original_caption", pa.string(), doc="the caption from the input list, after repair"),
+        _f("url", pa.string(), False, "normalised source URL"),
+        _f("sha256", pa.string(), doc="sha256 of the downloaded payload"),
+        _f("media_path", pa.string(), doc="workspace-relative tar holding the media"),
+        _f("media_offset", pa.int64(), doc="byte offset of the media in media_path"),
+        _f("media_size", pa.int64(), doc="media bytes"),
+        _f("source_shard", pa.string(), False, "workspace shard the sample was crawled into"),
+        _f("parent_id", pa.string(), doc="clips: sample_id of the source video"),
+        _f("clip_start_s", pa.float64(), doc="clips: start in the source video, seconds"),
+        _f("clip_end_s", pa.float64(), doc="clips: end in the source video, seconds"),
+        _f("decision_source", pa.string(), False, "'human' when a review accept/reject decided, else the decision's"),
+        _f("recipe_name", pa.string()),
+        _f("recipe_hash", pa.string()),
+        _f("decision_versions", pa.string(), doc="JSON: scorer and model versions the decision used"),
+        _f("extra", pa.string(), doc="JSON object of the input list's carried columns"),
+    ]
+)
