@@ -40,11 +40,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from curation.atomic import fsync_path, write_bytes, write_parquet
 from curation.errors import GristmillError
 from curation.workspace import Workspace
+from curation.yaml_config import read_yaml_config
 from schemas import REVIEW_EVENTS
 
 log = logging.getLogger(__name__)
@@ -94,12 +95,7 @@ class ReviewConfig(BaseModel):
 def load_config(workspace: Workspace) -> ReviewConfig:
     """The workspace's review config; the defaults (DEFAULT_REJECT_REASONS) when it has no config.yaml."""
     path = workspace.path(REVIEWS, CONFIG_NAME)
-    if not path.is_file():
-        return ReviewConfig()
-    try:
-        return ReviewConfig.model_validate(yaml.safe_load(path.read_text()) or {})
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ReviewError(f"{path} is not a valid review config: {exc}") from exc
+    return read_yaml_config(path, ReviewConfig, ReviewError, "review config")
 
 
 def save_config(workspace: Workspace, config: ReviewConfig) -> Path:

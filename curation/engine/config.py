@@ -1,11 +1,11 @@
 """The engine's settings (`engine/config.yaml` in the workspace; defaults when absent) and its error type."""
 from __future__ import annotations
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from curation.errors import GristmillError
 from curation.workspace import Workspace
+from curation.yaml_config import read_yaml_config
 
 ENGINE = "engine"
 CONFIG_NAME = "config.yaml"
@@ -44,9 +44,4 @@ class EngineConfig(BaseModel):
 def load_config(workspace: Workspace) -> EngineConfig:
     """The workspace's engine config (`engine/config.yaml`), or the defaults when it has none."""
     path = workspace.path(ENGINE, CONFIG_NAME)
-    if not path.is_file():
-        return EngineConfig()
-    try:
-        return EngineConfig.model_validate(yaml.safe_load(path.read_text()) or {})
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise EngineError(f"{path} is not a valid engine config: {exc}") from exc
+    return read_yaml_config(path, EngineConfig, EngineError, "engine config")
