@@ -1,1 +1,1 @@
-"""One module per CLI command: each has HELP, add_arguments(parser) and run(args) -> exit code."""
+"""One module per CLI command: add_arguments(parser) and run(args) -> exit code (one-line help: cli.COMMANDS)."""

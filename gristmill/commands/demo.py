@@ -2,8 +2,6 @@
 import argparse
 from pathlib import Path
 
-HELP = "run the whole flow (synthetic web → crawl → score → curate → export) and print the funnel"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workspace", nargs="?", default="demo-workspace",

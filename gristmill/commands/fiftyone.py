@@ -6,8 +6,6 @@ from curation.errors import GristmillError
 from curation.workspace import Workspace
 from gristmill.console import console
 
-HELP = "build/update a persistent FiftyOne dataset of samples, or `sync` its tag and caption edits into the review log"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("words", nargs="+", metavar="[sync] WORKSPACE",

@@ -4,8 +4,6 @@ import argparse
 from curation.workspace import Workspace
 from gristmill.console import console
 
-HELP = "create a workspace (config file and folder layout)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workspace", help="folder to create the workspace in")

@@ -13,8 +13,6 @@ from curation.errors import GristmillError
 from curation.workspace import Workspace
 from gristmill.console import console
 
-HELP = "run SQL against the catalog views (samples, clips, <scorer>, embeddings, decisions, reviews)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workspace", help="workspace folder")

@@ -11,7 +11,6 @@ from curation.workspace import Workspace
 from gristmill.console import console
 from labeling_ui import ENV_REVIEWER, ENV_WORKSPACE
 
-HELP = "review samples in the Streamlit app (queues, captions, tags, threshold tuner) into the review log"
 APP = Path(__file__).parents[2] / "labeling_ui" / "app.py"
 
 

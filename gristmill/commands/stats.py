@@ -9,8 +9,6 @@ from curation.stats import workspace_stats
 from curation.workspace import Workspace
 from gristmill.console import console, warn_placeholders
 
-HELP = "print sample counts, crawl status breakdown, score summaries and decision outcomes"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workspace", help="workspace folder")

@@ -4,8 +4,6 @@ from pathlib import Path
 
 from gristmill.console import console
 
-HELP = "generate a synthetic image/video corpus with known defects and its ground truth"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", help="folder to write media/, ground_truth.parquet and corpus.json into")

@@ -51,3 +51,21 @@ def test_console_script_is_installed():
 
 def test_parser_builds_without_side_effects():
     assert build_parser().prog == "gristmill"
+
+
+def test_top_level_help_imports_no_stage_code():
+    """`gristmill --help` lists commands from their one-line help without importing torch, Beam or FiftyOne."""
+    code = ("import sys\nfrom gristmill.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in ('torch', 'apache_beam', 'fiftyone', 'open_clip', 'curation') if m in sys.modules)\n"
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_a_command_loads_only_its_own_module():
+    code = ("import sys\nfrom gristmill.cli import main\nmain(['init', sys.argv[1]])\n"
+            "print('LOADED', sorted(m for m in sys.modules if m.startswith('gristmill.commands.')))")
+    with __import__("tempfile").TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, "-c", code, tmp + "/ws"], capture_output=True, text=True,
+                             check=True).stdout
+    assert out.strip().splitlines()[-1] == "LOADED ['gristmill.commands.init']"

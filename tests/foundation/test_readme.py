@@ -2,11 +2,8 @@
 import re
 from pathlib import Path
 
-import pytest
-
 from curation.catalog import Catalog
 from curation.workspace import Workspace
-from gristmill.cli import COMMANDS
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 
@@ -31,7 +28,3 @@ def test_readme_lists_every_catalog_view_with_its_columns(tmp_path):
     for view, columns in actual.items():
         assert documented[view] == columns, f"README columns of view {view!r} are out of date"
 
-
-@pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_readme_mentions_every_command(name):
-    assert f"gristmill {name}" in README
