@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
@@ -36,9 +39,7 @@ from curation.catalog import CURRENT_DECISIONS, Catalog
 from curation.recipes import compile as sql
 from curation.recipes.dedup import perceptual_groups, semantic_groups
 from curation.recipes.model import (
-    CaptionStep,
     ExactDedup,
-    FilterStep,
     PerceptualDedup,
     Recipe,
     RecipeError,
@@ -109,61 +110,67 @@ def _run(ws: Workspace, catalog: Catalog, recipe: Recipe) -> CurateResult:
     con = catalog.con
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    _execute(con, sql.base_sql, columns)
-    count = lambda table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: E731
+    _execute(con, sql.base_sql, recipe, columns, reasons)
+    count = lambda table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]  # noqa: E731
     if count("_base") != count("samples"):
         raise RecipeError("a scorer view lists some sample_id more than once; re-run that scorer")
-    con.execute("CREATE OR REPLACE TEMP TABLE _drop (rid BIGINT, reason UTINYINT)")
     seconds["load"] = time.perf_counter() - clock
     for i, step in enumerate(recipe.steps, 1):
         clock = time.perf_counter()
-        _run_step(catalog, step, reasons.of(step), columns)
+        _run_step(catalog, step, reasons.of(step), reasons.before(i), columns)
         seconds[f"{i}:{step.reason}"] = time.perf_counter() - clock
     clock = time.perf_counter()
+    con.execute(f"UPDATE _base SET human = h.action FROM ({HUMAN_SQL}) AS h WHERE _base.sample_id = h.sample_id")
+    results = outcomes(con, reasons)
+    seconds["outcomes"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     versions = _versions(catalog, recipe, columns)
-    _summarise(con, reasons)
     stem = f"{recipe.name}-{recipe.hash[:12]}"
-    decisions_path = _write_decisions(ws, catalog, recipe, versions, stem)
+    decisions_path = _write_decisions(ws, con, recipe, versions, results, stem)
     seconds["decisions"] = time.perf_counter() - clock
     clock = time.perf_counter()
     funnel_dir = ws.path("reports", "funnel", stem)
-    funnel = funnel_mod.build(con, recipe, columns, reasons)
+    funnel = funnel_mod.build(con, recipe, columns, reasons, results)
     funnel_mod.save(funnel, funnel_dir)
     seconds["funnel"] = time.perf_counter() - clock
     return CurateResult(recipe, decisions_path, funnel_dir, funnel, versions, seconds)
 
 
-def _execute(con, build, *args) -> None:
-    """Run the SQL that `build(*args, params)` returns with its own bound parameters."""
+def _execute(con, build, *args, **kwargs) -> None:
+    """Run the SQL that `build(*args, params, **kwargs)` returns with its own bound parameters."""
     params = sql.Params()
-    con.execute(build(*args, params), params.values)
+    con.execute(build(*args, params, **kwargs), params.values)
 
 
-def _run_step(catalog: Catalog, step, ids: tuple[int, int], columns: dict[str, sql.Column]) -> None:
+def _run_step(catalog: Catalog, step, bits: tuple[int, int], before: int, columns: dict[str, sql.Column]) -> None:
+    """Mark the drops of a step that ranks or groups; row-local conditions are already in `_base.mask`."""
     con = catalog.con
     col = columns[step.column]
-    if isinstance(step, (FilterStep, CaptionStep)):
-        _execute(con, sql.filter_sql, step, ids, col)
-    elif isinstance(step, (TopFractionStep, TopKStep)):
-        _execute(con, sql.top_sql, step, ids, col, columns.get(step.by))
-    else:
+    if isinstance(step, (TopFractionStep, TopKStep)):
+        by = columns.get(step.by)
+        keep = None
+        if by is None:
+            params = sql.Params()
+            keep = con.execute(sql.top_keep_sql(step, before, col, params), params.values).fetchall()[0][0]
+            if keep == 0:
+                return  # no alive row with a value: nothing to rank against, everyone is kept
+        _execute(con, sql.top_cutoff_sql, step, before, col, by, keep=keep)
+        con.execute(sql.top_drop_sql(step, bits[0], col, by))
+    elif isinstance(step, (ExactDedup, PerceptualDedup, SemanticDedup)):
         if isinstance(step, SemanticDedup):
-            groups = _semantic_groups(catalog, step, ids[1], col)
+            groups = _semantic_groups(catalog, step, bits[1], col)
+        elif isinstance(step, PerceptualDedup):
+            groups = _perceptual_groups(con, step, col)
         else:
-            con.execute(sql.missing_sql(ids[1], col))
-            groups = _exact_groups(col) if isinstance(step, ExactDedup) else _perceptual_groups(con, step, col)
+            groups = sql.exact_groups_sql(col)
         keep = columns[step.keep.column] if step.keep else None
-        con.execute(sql.group_dedup_sql(step, ids[0], groups, keep))
-
-
-def _exact_groups(col: sql.Column) -> str:
-    return f"SELECT rid, {col.alias} AS grp FROM _base WHERE ok AND {col.alias} IS NOT NULL"
+        con.execute(sql.group_dedup_sql(step, bits[0], before, groups, keep))
 
 
 def _perceptual_groups(con, step: PerceptualDedup, col: sql.Column) -> str:
     """Group hashes within step.max_distance bits in Python; register them as `_groups` (rid, grp)."""
-    rows = con.sql(f"SELECT rid, {col.alias} AS v FROM _base WHERE ok AND {col.alias} IS NOT NULL "
-                   "ORDER BY rid").to_arrow_table()
+    rows = con.sql(f"SELECT rowid AS rid, {col.alias} AS v FROM _base WHERE ok AND {col.alias} IS NOT NULL "
+                   "ORDER BY sample_id").to_arrow_table()
     try:
         labels = perceptual_groups(rows.column("v"), step.max_distance)
     except ValueError as exc:
@@ -172,15 +179,15 @@ def _perceptual_groups(con, step: PerceptualDedup, col: sql.Column) -> str:
 
 
 def _semantic_groups(catalog: Catalog, step: SemanticDedup, missing: int, col: sql.Column) -> str:
-    """Drop rows without an embedding (missing:), group the rest by cosine similarity as `_groups`."""
+    """Mark crawled rows without an embedding (missing:), group the rest by cosine similarity as `_groups`."""
     con = catalog.con
     p = sql.Params()
     rows = con.sql(
-        f"SELECT b.rid, e.{sql.quote(col.name)} AS v FROM _base AS b JOIN embeddings AS e "
+        f"SELECT b.rowid AS rid, e.{sql.quote(col.name)} AS v FROM _base AS b JOIN embeddings AS e "
         f"ON e.sample_id = b.sample_id WHERE b.ok AND e.model_id = {p(sql.embedding_model(step, catalog))} "
-        f"AND e.{sql.quote(col.name)} IS NOT NULL ORDER BY b.rid", params=p.values).to_arrow_table()
+        f"AND e.{sql.quote(col.name)} IS NOT NULL ORDER BY b.sample_id", params=p.values).to_arrow_table()
     con.register("_have", rows.select(["rid"]))
-    con.execute(f"INSERT INTO _drop SELECT rid, {missing} FROM _base WHERE ok AND rid NOT IN (SELECT rid FROM _have)")
+    con.execute(sql.mark_sql(missing, "ok AND rowid NOT IN (SELECT rid FROM _have)"))
     con.unregister("_have")
     labels = semantic_groups(_matrix(rows.column("v")), step.min_similarity, step.clusters, step.probes)
     return _register_groups(con, rows.column("rid"), labels)
@@ -196,7 +203,7 @@ def _matrix(column: pa.ChunkedArray) -> np.ndarray:
     arr = column.combine_chunks()
     if len(arr) == 0:
         return np.zeros((0, 1), np.float32)
-    lengths = pa.compute.list_value_length(arr).to_numpy()
+    lengths = pc.list_value_length(arr).to_numpy()
     if (lengths != lengths[0]).any():
         raise RecipeError("embeddings of one model must all have the same length")
     return arr.flatten().to_numpy(zero_copy_only=False).reshape(len(arr), int(lengths[0]))
@@ -217,48 +224,85 @@ def _versions(catalog: Catalog, recipe: Recipe, columns: dict[str, sql.Column]) 
     return out
 
 
-def _summarise(con, reasons: sql.Reasons) -> None:
-    """Per-sample results: `_summary(rid, mask)` (bit i set: reason id i applies), `_masks(mask, reason,
-    reasons)` for each distinct mask, `_human(sample_id, action)` (latest accept/reject not undone)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _summary AS "
-                "SELECT rid, bit_or(CAST(1 AS UBIGINT) << reason) AS mask FROM _drop GROUP BY rid")
-    masks = [m for (m,) in con.execute("SELECT DISTINCT mask FROM _summary ORDER BY 1").fetchall()]
-    listed = [[name for bit, name in enumerate(reasons.names) if m >> bit & 1] for m in masks]
-    con.register("_mask_rows", pa.table({"mask": pa.array(masks, pa.uint64()), "reason": [r[0] for r in listed],
-                                         "reasons": pa.array(listed, pa.list_(pa.string()))}))
-    con.execute("CREATE OR REPLACE TEMP TABLE _masks AS SELECT * FROM _mask_rows")
-    con.unregister("_mask_rows")
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _human AS
-        SELECT r.sample_id, r.action FROM reviews AS r
-        WHERE r.action IN ('accept', 'reject') AND r.event_id NOT IN (
-            SELECT undo_of FROM reviews WHERE action = 'undo' AND undo_of IS NOT NULL)
-        QUALIFY row_number() OVER (PARTITION BY r.sample_id ORDER BY r.ts DESC, r.seq DESC, r.event_id DESC) = 1""")
+HUMAN_SQL = """
+    SELECT r.sample_id, r.action FROM reviews AS r
+    WHERE r.action IN ('accept', 'reject') AND r.event_id NOT IN (
+        SELECT undo_of FROM reviews WHERE action = 'undo' AND undo_of IS NOT NULL)
+    QUALIFY row_number() OVER (PARTITION BY r.sample_id ORDER BY r.ts DESC, r.seq DESC, r.event_id DESC) = 1"""
+"""The latest accept/reject of each reviewed sample in the review log, not undone."""
 
 
-def _write_decisions(ws: Workspace, catalog: Catalog, recipe: Recipe, versions: dict, stem: str) -> Path:
-    """Stream the decisions, in sample_id order, into fixed-size row groups (byte-identical on re-runs)."""
-    constants = {"recipe_name": recipe.name, "recipe_hash": recipe.hash,
-                 "versions": json.dumps(versions, sort_keys=True)}
-    reader = catalog.con.sql("""
-        SELECT b.sample_id,
-            CASE h.action WHEN 'accept' THEN true WHEN 'reject' THEN false ELSE b.ok AND s.mask IS NULL END AS kept,
-            CASE WHEN h.action = 'accept' THEN NULL WHEN h.action = 'reject' THEN 'human:reject'
-                 WHEN NOT b.ok THEN 'crawl:' || b.status ELSE m.reason END AS reason,
-            list_concat(CASE WHEN h.action = 'reject' THEN ['human:reject'] ELSE [] END,
-                        CASE WHEN NOT b.ok THEN ['crawl:' || b.status] ELSE coalesce(m.reasons, []) END) AS reasons,
-            CASE WHEN h.action IS NULL THEN 'recipe' ELSE 'human' END AS source
-        FROM _base AS b LEFT JOIN _summary AS s ON s.rid = b.rid LEFT JOIN _masks AS m ON m.mask = s.mask
-        LEFT JOIN _human AS h ON h.sample_id = b.sample_id
-        ORDER BY b.rid""").to_arrow_reader(ROW_GROUP)
+def outcomes(con, reasons: sql.Reasons) -> pa.Table:
+    """Every distinct (status, mask, human) of `_base`, its row count and its decision, in one aggregate.
+
+    Columns: status, mask, human, rows, then the decision columns kept, reason, reasons, source.
+    """
+    groups = con.execute("SELECT status, mask, human, count(*) FROM _base GROUP BY ALL ORDER BY ALL").fetchall()
+    decided = [decide(status, mask, human, reasons.names) for status, mask, human, _ in groups]
+    status, mask, human, rows = zip(*groups) if groups else ((), (), (), ())
+    kept, reason, listed, source = zip(*decided) if decided else ((), (), (), ())
+    return pa.table({
+        "status": pa.array(status, pa.string()), "mask": pa.array(mask, pa.uint64()),
+        "human": pa.array(human, pa.string()), "rows": pa.array(rows, pa.int64()),
+        "kept": pa.array(kept, pa.bool_()), "reason": pa.array(reason, pa.string()),
+        "reasons": pa.array(listed, pa.list_(pa.string())), "source": pa.array(source, pa.string()),
+    })
+
+
+def decide(status: str, mask: int, human: str | None, names: list[str]) -> tuple[bool, str | None, list[str], str]:
+    """(kept, first reason, all reasons, source) of a sample: crawl status, recipe reasons (mask bits of
+    `names`), then the human decision, which wins (an accept keeps the reasons the recipe had)."""
+    listed = [f"crawl:{status}"] if status != "success" else [n for bit, n in enumerate(names) if mask >> bit & 1]
+    if human == "reject":
+        listed = ["human:reject", *listed]
+    kept = human == "accept" or (human is None and not listed)
+    reason = None if human == "accept" or not listed else listed[0]
+    return kept, reason, listed, "recipe" if human is None else "human"
+
+
+def _write_decisions(ws: Workspace, con, recipe: Recipe, versions: dict, results: pa.Table, stem: str) -> Path:
+    """Stream the decisions, in sample_id order, into fixed-size row groups (byte-identical on re-runs).
+
+    DuckDB sorts only (sample_id, outcome index); each row's decision columns are taken from `results`.
+    """
+    total = pc.sum(results.column("rows")).as_py() or 0
+    constants = {name: _repeat(value, min(ROW_GROUP, total)) for name, value in (  # built once, sliced per group
+        ("recipe_name", recipe.name), ("recipe_hash", recipe.hash), ("versions", json.dumps(versions, sort_keys=True)))}
+    keys = results.select(["status", "mask", "human"]).append_column("id", pa.array(range(len(results)), pa.int64()))
+    con.register("_outcome_keys", keys)
+    reader = con.sql("""
+        SELECT b.sample_id, o.id FROM _base AS b JOIN _outcome_keys AS o ON o.status IS NOT DISTINCT FROM b.status
+            AND o.mask = b.mask AND o.human IS NOT DISTINCT FROM b.human
+        ORDER BY b.sample_id""").to_arrow_reader(ROW_GROUP)
+    decided = results.select(["kept", "reason", "reasons", "source"])
+
+    def row_groups():
+        for chunk in _rechunk(reader, ROW_GROUP):
+            table = decided.take(chunk.column("id")).add_column(0, "sample_id", chunk.column("sample_id"))
+            for name, column in constants.items():
+                table = table.append_column(name, column.slice(0, table.num_rows))
+            yield conform(table, DECISIONS, "decisions")
+
     path = ws.path("decisions", f"{stem}.parquet")
+    written = 0
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, DECISIONS, compression="zstd") as writer:
-        for table in _rechunk(reader, ROW_GROUP):
-            for name, value in constants.items():
-                table = table.append_column(name, _repeat(value, table.num_rows))
-            writer.write_table(conform(table, DECISIONS, "decisions"), row_group_size=ROW_GROUP)
+        for table in _prefetched(row_groups()):
+            writer.write_table(table, row_group_size=ROW_GROUP)
+            written += table.num_rows
+        if written != total:
+            raise RecipeError(f"internal error: {written} decisions written for {total} samples")
+    con.unregister("_outcome_keys")
     write_bytes(f"{path.name}\n".encode(), ws.path("decisions", CURRENT_DECISIONS))
     return path
+
+
+def _prefetched(items: Iterator):
+    """Yield from `items`, computing the next item in a background thread while the caller uses this one."""
+    with ThreadPoolExecutor(1) as pool:
+        upcoming = pool.submit(next, items, None)
+        while (item := upcoming.result()) is not None:
+            upcoming = pool.submit(next, items, None)
+            yield item
 
 
 def _repeat(value: str, n: int) -> pa.Array:

@@ -1,16 +1,17 @@
 """The curation funnel: rows in/out per step, reason counts and overlaps, score histograms with thresholds.
 
-`build` reads the engine's `_base`/`_summary`/`_human` tables (see curation/recipes/compile.py) right after
-a curate run; `save` writes `funnel.json` and one PNG histogram per thresholded numeric column into
-`reports/funnel/<recipe>-<hash12>/` (the stem of the decisions file, so the review UI finds the funnel
-of the current decisions through `decisions/CURRENT`); `table` renders the funnel for the terminal.
-Each histogram shows the values of the rows alive before its step, with the step's thresholds drawn.
+`build` counts a curate run's outcomes and bins the values in its `_base` table (see
+curation/recipes/compile.py); `save` writes `funnel.json` and one PNG histogram per thresholded numeric
+column into `reports/funnel/<recipe>-<hash12>/` (the stem of the decisions file, so the review UI finds
+the funnel of the current decisions through `decisions/CURRENT`); `table` renders the funnel for the
+terminal. Each histogram shows the values of the rows alive before its step, with the step's thresholds drawn.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from rich.table import Table
@@ -69,12 +70,23 @@ class Funnel:
     histograms: list[Histogram] = field(default_factory=list)
 
 
-def build(con, recipe: Recipe, columns: dict, reasons) -> Funnel:
-    """The funnel of the run whose `_base`, `_summary` and `_human` tables live in `con` (see curate.py)."""
-    total = con.execute("SELECT count(*) FROM _base").fetchone()[0]
-    crawl = {f"crawl:{status}": n for status, n in con.execute(
-        "SELECT status, count(*) FROM _base WHERE NOT ok GROUP BY ALL ORDER BY ALL").fetchall()}
-    by_mask = con.execute("SELECT mask, count(*) FROM _summary GROUP BY ALL").fetchall()
+def build(con, recipe: Recipe, columns: dict, reasons, outcomes: pa.Table) -> Funnel:
+    """The funnel of a run: counts from its `outcomes` (see curate.outcomes), histograms from the `_base`
+    table in `con` (see curation/recipes/compile.py)."""
+    groups = outcomes.select(["status", "mask", "human", "rows"]).to_pylist()
+    total = sum(g["rows"] for g in groups)
+    crawl: dict[str, int] = {}
+    masks: dict[int, int] = {}
+    human: dict[tuple[str, bool], int] = {}
+    for g in groups:
+        if g["status"] != "success":
+            crawl[f"crawl:{g['status']}"] = crawl.get(f"crawl:{g['status']}", 0) + g["rows"]
+        elif g["mask"]:
+            masks[g["mask"]] = masks.get(g["mask"], 0) + g["rows"]
+        if g["human"] is not None:
+            key = (g["human"], g["status"] == "success" and not g["mask"])
+            human[key] = human.get(key, 0) + g["rows"]
+    by_mask = sorted(masks.items())
     n_reasons = len(reasons.names)
     rows_with = [sum(n for m, n in by_mask if m >> b & 1) for b in range(n_reasons)]
     first_step = [reasons.steps[(m & -m).bit_length() - 1] for m, _ in by_mask]  # lowest bit = first reason
@@ -88,9 +100,6 @@ def build(con, recipe: Recipe, columns: dict, reasons) -> Funnel:
         steps.append(FunnelStep(i, step.kind, step.reason, alive, dropped, alive - dropped, would,
                                 {reasons.names[b]: rows_with[b] for b in bits if rows_with[b]}))
         alive -= dropped
-    human = {(a, k): n for a, k, n in con.execute(
-        "SELECT h.action, b.ok AND s.mask IS NULL, count(*) FROM _human AS h JOIN _base AS b "
-        "ON b.sample_id = h.sample_id LEFT JOIN _summary AS s ON s.rid = b.rid GROUP BY ALL").fetchall()}
     overrides = {"accepted_dropped": human.get(("accept", False), 0),
                  "rejected_kept": human.get(("reject", True), 0),
                  "agreed": human.get(("accept", True), 0) + human.get(("reject", False), 0)}
@@ -116,9 +125,9 @@ def _histogram(con, i: int, step, columns: dict, reasons) -> Histogram | None:
     c = columns[step.column].alias
     before = sum(1 << b for b, s in enumerate(reasons.steps) if s < i)
     mine = sum(1 << reasons.id(r) for r in (step.reason, f"missing:{step.column}"))
-    alive = (f"SELECT CAST(b.{c} AS DOUBLE) AS v, coalesce(s.mask, 0) AS mask FROM _base AS b LEFT JOIN _summary AS s "
-             f"ON s.rid = b.rid WHERE b.ok AND b.{c} IS NOT NULL AND coalesce(s.mask, 0) & {before} = 0")
-    lo, hi, n = con.execute(f"SELECT min(v), max(v), count(*) FROM ({alive})").fetchone()
+    alive = (f"SELECT CAST({c} AS DOUBLE) AS v, mask FROM _base "
+             f"WHERE ok AND {c} IS NOT NULL AND (mask & CAST({before} AS UBIGINT)) = 0")
+    lo, hi, n = con.execute(f"SELECT min(v), max(v), count(*) FROM ({alive})").fetchall()[0]
     if not n:
         return None
     width = (hi - lo) / BINS or 1.0
@@ -131,7 +140,8 @@ def _histogram(con, i: int, step, columns: dict, reasons) -> Histogram | None:
         thresholds = {k: v for k, v in (("min", step.min), ("max", step.max)) if v is not None}
     elif step.by is None:
         agg = "min" if step.order == "desc" else "max"
-        cutoff = con.execute(f"SELECT {agg}(v) FROM ({alive}) WHERE mask & {mine} = 0").fetchone()[0]
+        cutoff = con.execute(f"SELECT {agg}(v) FROM ({alive}) WHERE (mask & CAST({mine} AS UBIGINT)) = 0"
+                             ).fetchall()[0][0]
         if cutoff is not None:
             thresholds = {"cutoff": cutoff}
     return Histogram(i, step.reason, step.column, n, getattr(step, "by", None),

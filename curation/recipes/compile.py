@@ -1,12 +1,15 @@
 """Compile recipe steps to DuckDB SQL over the catalog.
 
-The engine works on two temporary tables in the catalog's connection:
-    _base(rid, sample_id, status, ok, c0, ...) one row per sample: `rid` numbers samples in sample_id order,
-                                               `ok` is a successful crawl, c<i> the recipe's columns
-    _drop(rid, reason)                         one row per (crawled sample, reason a step drops it for)
-Reasons are small integer ids (`Reasons`) numbered in step order. Each step appends its drops to `_drop`.
-Row-local steps (filter, caption) judge every crawled sample; steps that rank or group (top_fraction,
-top_k, dedup) look at `_drop` to know which rows are still alive.
+The engine works on one temporary table in the catalog's connection:
+    _base(sample_id, status, ok, c0, ..., mask, human)
+        one row per sample: `ok` is a successful crawl, c<i> the recipe's columns, `mask` has bit i set when
+        reason id i applies, `human` is the review decision that overrides the recipe (set by curate.py)
+Its `rowid` is the row key of the engine's small helper tables (rows never move; the order means nothing).
+Reasons are small integer ids (`Reasons`) numbered in step order, so the lowest bit is the first reason.
+`base_sql` creates `_base` with one pass over the catalog, judging every row-local condition at once:
+filter and caption steps and the `missing:<column>` of every step except semantic dedup. Steps that rank
+or group (top_fraction, top_k, dedup) then run in order, each reading which rows are alive before it from
+`mask` and OR-ing its bit into the rows it drops (`UPDATE _base`). Failed crawls keep mask 0.
 
 Column names reach SQL only after they were checked against the catalog, and then quoted; every value
 from a recipe (thresholds, lists, regexes, reason strings, JSON keys) is a bound `$p<n>` parameter.
@@ -67,7 +70,7 @@ class Reasons:
     """The reason strings a recipe can emit, by integer id in step order (so sorting ids sorts by step).
 
     A reason used by several steps (`missing:<column>`) keeps the id of its first step. Ids are bits of
-    a 64-bit mask per sample (see curate.py), hence at most 64 reasons.
+    `_base.mask`, a 64-bit integer, hence at most 64 reasons.
     """
 
     def __init__(self, recipe: Recipe):
@@ -85,9 +88,17 @@ class Reasons:
     def id(self, reason: str) -> int:
         return self.names.index(reason)
 
+    def bit(self, reason: str) -> int:
+        """The mask bit of a reason."""
+        return 1 << self.id(reason)
+
     def of(self, step) -> tuple[int, int]:
-        """(drop id, missing-value id) of a step."""
-        return self.id(step.reason), self.id(f"missing:{step.column}")
+        """(drop bit, missing-value bit) of a step."""
+        return self.bit(step.reason), self.bit(f"missing:{step.column}")
+
+    def before(self, step_number: int) -> int:
+        """The bits of every reason of the steps before step `step_number` (1-based): alive rows have none."""
+        return sum(1 << b for b, s in enumerate(self.steps) if s < step_number)
 
 
 def quote(name: str) -> str:
@@ -197,10 +208,9 @@ def _check_filter(step: FilterStep, col: Column) -> list[str]:
     return problems
 
 
-def base_sql(columns: dict[str, Column], params: Params) -> str:
-    """CREATE the `_base` table: every sample with the recipe's columns joined by sample_id."""
-    selects = ["(row_number() OVER (ORDER BY s.sample_id) - 1) AS rid", "s.sample_id", "s.status",
-               "coalesce(s.status = 'success', false) AS ok"]
+def base_sql(recipe: Recipe, columns: dict[str, Column], reasons: Reasons, params: Params) -> str:
+    """CREATE `_base`: every sample with the recipe's columns joined by sample_id and its row-local mask."""
+    selects = ["s.sample_id", "s.status", "coalesce(s.status = 'success', false) AS ok"]
     joins = []
     views: dict[str, str] = {}
     for col in columns.values():
@@ -218,16 +228,27 @@ def base_sql(columns: dict[str, Column], params: Params) -> str:
     for view, j in views.items():
         names = ", ".join(quote(c.name) for c in columns.values() if c.view == view)
         joins.append(f"LEFT JOIN (SELECT sample_id, {names} FROM {quote(view)}) AS {j} ON {j}.sample_id = s.sample_id")
-    return (f"CREATE OR REPLACE TEMP TABLE _base AS SELECT {', '.join(selects)} FROM samples AS s "
-            + " ".join(joins))
+    bits = [_local_bits(step, reasons, columns[step.column], params) for step in recipe.steps
+            if columns[step.column].view != "embeddings"]
+    mask = f"CASE WHEN ok THEN {' | '.join(bits)} ELSE {_bits(0)} END" if bits else _bits(0)
+    return (f"CREATE OR REPLACE TEMP TABLE _base AS SELECT *, {mask} AS mask, CAST(NULL AS VARCHAR) AS human "
+            f"FROM (SELECT {', '.join(selects)} FROM samples AS s {' '.join(joins)})")
 
 
-def filter_sql(step: FilterStep | CaptionStep, ids: tuple[int, int], col: Column, params: Params) -> str:
-    """INSERT the drops of a row-local step: rows failing its condition, or with a null value."""
-    cond = _caption_condition(step, col.alias, params) if isinstance(step, CaptionStep) else \
-        _filter_condition(step, col.alias, params)
-    return (f"INSERT INTO _drop SELECT rid, CASE WHEN {col.alias} IS NULL THEN {ids[1]} ELSE {ids[0]} END "
-            f"FROM _base WHERE ok AND ({col.alias} IS NULL OR NOT ({cond}))")
+def _bits(value: int) -> str:
+    return f"CAST({value} AS UBIGINT)"
+
+
+def _local_bits(step, reasons: Reasons, col: Column, params: Params) -> str:
+    """The bits a step sets on its own row: missing value, and for filter/caption steps a failed condition."""
+    drop, missing = reasons.of(step)
+    if isinstance(step, CaptionStep):
+        failed = f"WHEN NOT ({_caption_condition(step, col.alias, params)}) THEN {_bits(drop)} "
+    elif isinstance(step, FilterStep):
+        failed = f"WHEN NOT ({_filter_condition(step, col.alias, params)}) THEN {_bits(drop)} "
+    else:
+        failed = ""
+    return f"(CASE WHEN {col.alias} IS NULL THEN {_bits(missing)} {failed}ELSE {_bits(0)} END)"
 
 
 def _filter_condition(step: FilterStep, c: str, p: Params) -> str:
@@ -259,62 +280,86 @@ def _caption_condition(step: CaptionStep, c: str, p: Params) -> str:
     return " AND ".join(conds)
 
 
-def top_sql(step: TopFractionStep | TopKStep, ids: tuple[int, int], col: Column, by: Column | None,
-            params: Params) -> str:
-    """INSERT the drops of top_fraction / top_k.
+def alive(before: int) -> str:
+    """SQL condition on `_base`: crawled and dropped by none of the reasons in `before` (a bit mask)."""
+    return f"ok AND (mask & {_bits(before)}) = 0"
 
-    Among rows alive before this step with a value, rank by (value, sample_id) per group and keep the first
-    ceil(fraction * n) (or k); the last kept row is the group's cutoff. Every crawled row, alive or not, is
-    then judged against its group's cutoff, so rows dropped earlier still show whether this step would
-    drop them. Rows without a value drop with `missing:<column>`; groups with no alive row keep everyone.
+
+def mark_sql(bit: int, where: str) -> str:
+    """OR `bit` into the mask of the `_base` rows matching `where`."""
+    return f"UPDATE _base SET mask = mask | {_bits(bit)} WHERE {where}"
+
+
+def _n_keep(step: TopFractionStep | TopKStep, params: Params) -> str:
+    """SQL of how many of `n` ranked rows a top_fraction / top_k step keeps."""
+    if isinstance(step, TopFractionStep):
+        return f"CAST(ceil(round({params(step.fraction)} * n, 9)) AS BIGINT)"
+    return f"least({params(step.k)}, n)"
+
+
+def top_keep_sql(step: TopFractionStep | TopKStep, before: int, col: Column, params: Params) -> str:
+    """SELECT how many rows a top step without `by` keeps of those alive before it with a value."""
+    return (f"SELECT {_n_keep(step, params)} FROM "
+            f"(SELECT count(*) AS n FROM _base WHERE {alive(before)} AND {col.alias} IS NOT NULL)")
+
+
+def top_cutoff_sql(step: TopFractionStep | TopKStep, before: int, col: Column, by: Column | None,
+                   params: Params, keep: int | None = None) -> str:
+    """CREATE `_cutoff(g, cut_v, cut_id)`: per group, the last row a top_fraction / top_k step keeps.
+
+    Among rows alive before the step with a value, rank by (value, sample_id) per `by` group and keep the
+    first ceil(fraction * n) (or k). Without `by`, `keep` is that count (from `top_keep_sql`, at least 1)
+    and one sort finds the cutoff; with `by`, a window ranks every group, and a group that keeps no row
+    has no cutoff (everyone in it is kept).
     """
     v = col.alias
-    g, on = (f"b.{by.alias}", f"b.{by.alias} IS NOT DISTINCT FROM c.g") if by else ("NULL", "TRUE")
-    direction, worse = ("DESC", ">") if step.order == "desc" else ("ASC", "<")
-    better = "<" if worse == ">" else ">"
-    if isinstance(step, TopFractionStep):
-        n_keep = f"CAST(ceil(round({params(step.fraction)} * n, 9)) AS BIGINT)"
-    else:
-        n_keep = f"least({params(step.k)}, n)"
+    direction = "DESC" if step.order == "desc" else "ASC"
+    alive_rows = f"FROM _base WHERE {alive(before)} AND {v} IS NOT NULL"
+    if by is None:
+        return (f"CREATE OR REPLACE TEMP TABLE _cutoff AS SELECT NULL AS g, {v} AS cut_v, sample_id AS cut_id "
+                f"{alive_rows} ORDER BY {v} {direction}, sample_id LIMIT 1 OFFSET {params(keep - 1)}")
     return f"""
-        INSERT INTO _drop
-        WITH alive AS (
-            SELECT b.sample_id, b.{v} AS v, {g} AS g FROM _base AS b
-            WHERE b.ok AND b.{v} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM _drop AS d WHERE d.rid = b.rid)),
-        ranked AS (
-            SELECT g, v, sample_id,
-                   row_number() OVER (PARTITION BY g ORDER BY v {direction}, sample_id) AS rank,
-                   count(*) OVER (PARTITION BY g) AS n
-            FROM alive),
-        cutoff AS (SELECT g, v AS cut_v, sample_id AS cut_id FROM ranked WHERE rank = {n_keep})
-        SELECT b.rid, CASE WHEN b.{v} IS NULL THEN {ids[1]} ELSE {ids[0]} END
-        FROM _base AS b LEFT JOIN cutoff AS c ON {on}
-        WHERE b.ok AND (b.{v} IS NULL OR (c.cut_v IS NOT NULL AND
-              (b.{v} {better} c.cut_v OR (b.{v} = c.cut_v AND b.sample_id > c.cut_id))))"""
+        CREATE OR REPLACE TEMP TABLE _cutoff AS
+        SELECT g, v AS cut_v, sample_id AS cut_id FROM (
+            SELECT {by.alias} AS g, {v} AS v, sample_id,
+                   row_number() OVER (PARTITION BY {by.alias} ORDER BY {v} {direction}, sample_id) AS rank,
+                   count(*) OVER (PARTITION BY {by.alias}) AS n
+            {alive_rows})
+        WHERE rank = {_n_keep(step, params)}"""
 
 
-def group_dedup_sql(step: _Dedup, reason: int, groups: str, keep: Column | None) -> str:
-    """INSERT the drops of a dedup step: every member of a group but the best one.
+def top_drop_sql(step: TopFractionStep | TopKStep, bit: int, col: Column, by: Column | None) -> str:
+    """Mark every crawled row ranked after its group's cutoff (rows dropped earlier are judged too)."""
+    v = col.alias
+    worse = "<" if step.order == "desc" else ">"
+    same_group = f"{by.alias} IS NOT DISTINCT FROM c.g" if by else "TRUE"
+    return (f"UPDATE _base SET mask = mask | {_bits(bit)} FROM _cutoff AS c WHERE ok AND {same_group} AND "
+            f"({v} {worse} c.cut_v OR ({v} = c.cut_v AND sample_id > c.cut_id))")
 
-    `groups` is a relation (rid, grp) of the rows in groups. The survivor of a group is, in order: alive
+
+def exact_groups_sql(col: Column) -> str:
+    """Relation (rid, grp) of the crawled rows sharing a value of `col` with another crawled row."""
+    c = col.alias
+    return (f"SELECT rowid AS rid, {c} AS grp FROM _base WHERE ok AND {c} IN "
+            f"(SELECT {c} FROM _base WHERE ok AND {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1)")
+
+
+def group_dedup_sql(step: _Dedup, bit: int, before: int, groups: str, keep: Column | None) -> str:
+    """Mark every member of a duplicate group but the best one.
+
+    `groups` is a relation (rid, grp) of rows in groups. The survivor of a group is, in order: alive
     before this step, best `keep` value (nulls last), smallest sample_id.
     """
-    order = ["(d.rid IS NULL) DESC"]
+    order = [f"((b.mask & {_bits(before)}) = 0) DESC"]
     if keep is not None:
         order.append(f"b.{keep.alias} {'DESC' if step.keep.order == 'desc' else 'ASC'} NULLS LAST")
-    order.append("b.rid")
-    return f"""
-        INSERT INTO _drop
-        SELECT rid, {reason} FROM (
-            SELECT b.rid, row_number() OVER (PARTITION BY grp.grp ORDER BY {', '.join(order)}) AS rank
-            FROM ({groups}) AS grp JOIN _base AS b ON b.rid = grp.rid
-            LEFT JOIN (SELECT DISTINCT rid FROM _drop) AS d ON d.rid = b.rid)
+    order.append("b.sample_id")
+    losers = f"""
+        SELECT rid FROM (
+            SELECT g.rid, row_number() OVER (PARTITION BY g.grp ORDER BY {', '.join(order)}) AS rank
+            FROM ({groups}) AS g JOIN _base AS b ON b.rowid = g.rid)
         WHERE rank > 1"""
-
-
-def missing_sql(reason: int, col: Column) -> str:
-    """INSERT `missing:<column>` drops for crawled rows with a null value of `col`."""
-    return f"INSERT INTO _drop SELECT rid, {reason} FROM _base WHERE ok AND {col.alias} IS NULL"
+    return mark_sql(bit, f"rowid IN ({losers})")
 
 
 def embedding_model(step: SemanticDedup, catalog: Catalog) -> str:

@@ -197,3 +197,28 @@ def test_semantic_dedup_groups_near_identical_embeddings(ws):
     write_embeddings(ws, "test/model", [sid(i) for i in range(1, 10)], vectors)
     d = decisions(curate(ws, recipe({"dedup": {"method": "semantic", "keep": "clip.clip_score"}})))
     assert [s for s, r in d.items() if r["reason"] == "dedup:semantic"] == [sid(5)]
+
+
+def test_decisions_are_sorted_and_identical_across_row_groups(workspace_factory, monkeypatch):
+    import curation.curate as curate_module
+
+    order = np.random.default_rng(1).permutation(40)  # shards list samples in no particular order
+    samples = [{"sample_id": sid(int(i)), "sha256": f"sha{int(i) // 2}", "status": "success" if i % 7 else "http_404"}
+               for i in order]
+    clip = [{"sample_id": sid(int(i)), "clip_score": (int(i) * 37 % 40) / 40} for i in order if i % 7]
+    ws = workspace_factory(samples, {"clip": clip})
+    write_reviews(ws, [{"sample_id": sid(3), "action": "accept"}, {"sample_id": sid(9), "action": "reject"}])
+    monkeypatch.setattr(curate_module, "ROW_GROUP", 6)
+    r = recipe({"dedup": "exact"}, {"top_fraction": {"column": "clip.clip_score", "fraction": 0.5}})
+    first = curate(ws, r)
+    data = first.decisions_path.read_bytes()
+    assert pq.ParquetFile(first.decisions_path).metadata.num_row_groups == 7
+    d = decisions(first)
+    assert list(d) == [sid(i) for i in range(40)]
+    assert curate(ws, r).decisions_path.read_bytes() == data
+    assert d[sid(7)] | {"versions": None} == d[sid(7)] | {
+        "kept": False, "reason": "crawl:http_404", "reasons": ["crawl:http_404"], "source": "recipe",
+        "recipe_name": "t", "recipe_hash": r.hash, "versions": None}
+    assert (d[sid(3)]["kept"], d[sid(3)]["source"]) == (True, "human")
+    assert (d[sid(9)]["kept"], d[sid(9)]["reason"]) == (False, "human:reject")
+    assert sum(row["kept"] for row in d.values()) == first.kept
