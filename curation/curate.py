@@ -77,15 +77,21 @@ def builtin_recipes() -> dict[str, Path]:
     return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.yaml"))}
 
 
-def load_recipe(name_or_path: str | Path) -> Recipe:
-    """Load and validate a recipe: a built-in name (see `builtin_recipes`) or a YAML file path."""
+def recipe_path(name_or_path: str | Path) -> Path:
+    """The YAML file of a recipe given as a built-in name (see `builtin_recipes`) or a file path."""
     path = Path(name_or_path)
     builtins = builtin_recipes()
     if str(name_or_path) in builtins and not path.exists():
-        path = builtins[str(name_or_path)]
-    elif not path.is_file():
+        return builtins[str(name_or_path)]
+    if not path.is_file():
         raise RecipeError(f"recipe {str(name_or_path)!r} is neither a file nor a built-in recipe; "
                           f"built-ins: {', '.join(builtins)}")
+    return path
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """Load and validate a recipe: a built-in name (see `builtin_recipes`) or a YAML file path."""
+    path = recipe_path(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -93,18 +99,19 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     return parse_recipe(raw, origin=str(path))
 
 
-def curate(workspace: Workspace | str | Path, recipe: Recipe | str | Path) -> CurateResult:
-    """Apply `recipe` to the workspace, write decisions and the funnel, and point decisions/CURRENT at them."""
+def curate(workspace: Workspace | str | Path, recipe: Recipe | str | Path, point_current: bool = True) -> CurateResult:
+    """Apply `recipe` to the workspace, write decisions and the funnel, and (unless `point_current` is False)
+    point decisions/CURRENT at them."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(Path(workspace))
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     catalog = Catalog(ws)
     try:
-        return _run(ws, catalog, recipe)
+        return _run(ws, catalog, recipe, point_current)
     finally:
         catalog.close()
 
 
-def _run(ws: Workspace, catalog: Catalog, recipe: Recipe) -> CurateResult:
+def _run(ws: Workspace, catalog: Catalog, recipe: Recipe, point_current: bool) -> CurateResult:
     columns = sql.resolve(recipe, catalog)
     reasons = sql.Reasons(recipe)
     con = catalog.con
@@ -127,6 +134,8 @@ def _run(ws: Workspace, catalog: Catalog, recipe: Recipe) -> CurateResult:
     versions = _versions(catalog, recipe, columns)
     stem = f"{recipe.name}-{recipe.hash[:12]}"
     decisions_path = _write_decisions(ws, con, recipe, versions, results, stem)
+    if point_current:
+        write_bytes(f"{decisions_path.name}\n".encode(), ws.path("decisions", CURRENT_DECISIONS))
     seconds["decisions"] = time.perf_counter() - clock
     clock = time.perf_counter()
     funnel_dir = ws.path("reports", "funnel", stem)
@@ -292,7 +301,6 @@ def _write_decisions(ws: Workspace, con, recipe: Recipe, versions: dict, results
         if written != total:
             raise RecipeError(f"internal error: {written} decisions written for {total} samples")
     con.unregister("_outcome_keys")
-    write_bytes(f"{path.name}\n".encode(), ws.path("decisions", CURRENT_DECISIONS))
     return path
 
 

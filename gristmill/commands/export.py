@@ -1,32 +1,32 @@
 """`gristmill export`: write a release, verify one, or diff two.
 
     gristmill export WORKSPACE --out DIR [--format parquet|webdataset] [--shard-size 512MB] [--split val=0.01]
-                     [--with-bytes | --references] [--decisions NAME] [--overwrite] [--parent DIR]
+                     [--with-bytes | --references] [--decisions NAME | --recipe RECIPE] [--overwrite] [--parent DIR]
     gristmill export verify DIR
     gristmill export diff A B
+
+Only the standard library is imported at module level, so `gristmill export --help` answers at once.
 """
 import argparse
 import json
 from pathlib import Path
 
-from rich.table import Table
-
-from curation.catalog import Catalog
-from curation.errors import GristmillError
-from curation.workspace import Workspace
-from gristmill.console import console, warn_placeholders
-
-HELP = "write a release (Parquet/WebDataset shards + manifest); `export verify DIR`, `export diff A B`"
 USAGE = "gristmill export WORKSPACE --out DIR [options] | gristmill export verify DIR | gristmill export diff A B"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.usage = "%(prog)s WORKSPACE --out DIR [options]\n       %(prog)s verify DIR\n       %(prog)s diff A B"
+    parser.usage = ("%(prog)s WORKSPACE --out DIR [--decisions NAME | --recipe RECIPE] [options]\n"
+                    "       %(prog)s verify DIR\n       %(prog)s diff A B")
     parser.add_argument("target", nargs="+", metavar="WORKSPACE | verify DIR | diff A B",
                         help="the workspace to export, or `verify DIR`, or `diff A B` (two release folders)")
     parser.add_argument("--out", help="release folder to write (new or empty; an interrupted export resumes)")
-    parser.add_argument("--decisions", metavar="NAME",
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--decisions", metavar="NAME",
                         help="decisions file under WORKSPACE/decisions/ (default: the one decisions/CURRENT names)")
+    chosen.add_argument("--recipe", metavar="RECIPE",
+                        help="curate with RECIPE (built-in name or YAML file) and export its decisions: writes "
+                             "decisions/<recipe>-<hash>.parquet and the funnel as `gristmill curate` does, but "
+                             "leaves decisions/CURRENT as it is; the manifest records the recipe's name, hash and text")
     parser.add_argument("--format", dest="formats", action="append", choices=["parquet", "webdataset"],
                         help="output format; repeat for both (default: parquet)")
     parser.add_argument("--shard-size", default="512MB", help="target size of a shard, e.g. 512MB (default 512MB)")
@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from curation.errors import GristmillError
+
     action, *rest = args.target
     if action in ("verify", "diff") and args.out:
         raise GristmillError(f"--out is for exporting; usage: {USAGE}")
@@ -59,19 +61,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(workspace_path: Path, args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
+    from curation.catalog import Catalog
+    from curation.workspace import Workspace
+    from gristmill.console import console, warn_placeholders
+    from pipelines.export import export
 
-    from pipelines.export import ExportConfig, export
-
-    if not args.out:
-        raise GristmillError(f"--out DIR is required; usage: {USAGE}")
-    try:
-        config = ExportConfig(out=args.out, decisions=args.decisions, formats=args.formats or ["parquet"],
-                              media=args.media, shard_size=args.shard_size, row_group_size=args.row_group_size,
-                              splits=args.split, overwrite=args.overwrite, parent=args.parent,
-                              **({"workers": args.workers} if args.workers is not None else {}))
-    except ValidationError as exc:
-        raise GristmillError("; ".join(e["msg"] for e in exc.errors())) from exc
+    config = _config(args)
     ws = Workspace.open(workspace_path)
 
     def progress(record, reused):
@@ -79,12 +74,42 @@ def _export(workspace_path: Path, args: argparse.Namespace) -> int:
             verb = "kept (checksum ok)" if reused else "wrote"
             console.print(f"  {verb} {record.file}: {record.rows} rows, {record.bytes / 1e6:.1f} MB")
 
+    if config.recipe and not args.json:
+        console.print(f"curating with {config.recipe} (decisions/CURRENT stays as it is)")
     result = export(ws, config, on_shard=progress)
     if args.json:
         print(result.model_dump_json())
         return 0
+    _print_summary(result)
+    warn_placeholders(Catalog(ws))
+    return 0
+
+
+def _config(args: argparse.Namespace):
+    """The ExportConfig of the command line; a GristmillError naming every bad option."""
+    from pydantic import ValidationError
+
+    from curation.errors import GristmillError
+    from pipelines.export import ExportConfig
+
+    if not args.out:
+        raise GristmillError(f"--out DIR is required; usage: {USAGE}")
+    try:
+        return ExportConfig(out=args.out, decisions=args.decisions, recipe=args.recipe,
+                            formats=args.formats or ["parquet"], media=args.media, shard_size=args.shard_size,
+                            row_group_size=args.row_group_size, splits=args.split, overwrite=args.overwrite,
+                            parent=args.parent, **({"workers": args.workers} if args.workers is not None else {}))
+    except ValidationError as exc:
+        raise GristmillError("; ".join(e["msg"] for e in exc.errors())) from exc
+
+
+def _print_summary(result) -> None:
+    from rich.table import Table
+
+    from gristmill.console import console
+
     was = {"resume": " (resumed an interrupted export)", "overwrite": " (replaced what was there)"}.get(result.mode, "")
-    console.print(f"[bold]release {result.release_id[:16]}[/] in {result.out}{was}")
+    console.print(f"[bold]release {result.release_id[:16]}[/] in {result.out}{was}; decisions: {result.decisions}")
     table = Table()
     for col in ("split", "rows", "shard files", "MB"):
         table.add_column(col, justify="right" if col != "split" else "left")
@@ -99,11 +124,10 @@ def _export(workspace_path: Path, args: argparse.Namespace) -> int:
         console.print(f"[yellow]{n} kept samples not exported: {reason}[/]")
     if result.placeholder_scorers:
         console.print(f"[red]the manifest records placeholder scores in: {', '.join(result.placeholder_scorers)}[/]")
-    warn_placeholders(Catalog(ws))
-    return 0
 
 
 def _verify(release: Path, args: argparse.Namespace) -> int:
+    from gristmill.console import console
     from pipelines.export import load_manifest, verify
 
     problems = verify(release)
@@ -122,6 +146,7 @@ def _verify(release: Path, args: argparse.Namespace) -> int:
 
 
 def _diff(a: Path, b: Path, args: argparse.Namespace) -> int:
+    from gristmill.console import console
     from pipelines.export import diff
 
     result = diff(a, b)

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.export.split import check_splits, parse_splits
 
@@ -32,6 +32,8 @@ class ExportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     out: Path
     decisions: str | None = Field(None, description="file name under decisions/; default: the one in decisions/CURRENT")
+    recipe: str | None = Field(None, description="curate with this recipe (built-in name or YAML path) and export "
+                               "its decisions instead; decisions/CURRENT is left as it is")
     formats: list[Format] = Field(default_factory=lambda: ["parquet"], min_length=1)
     media: MediaMode = "bytes"
     shard_size: int = Field(512 * 10**6, gt=0, description="target bytes of media and text per shard")
@@ -58,6 +60,12 @@ class ExportConfig(BaseModel):
     def _unique_formats(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
 
+    @model_validator(mode="after")
+    def _one_source_of_decisions(self) -> "ExportConfig":
+        if self.decisions is not None and self.recipe is not None:
+            raise ValueError("give either decisions (a decisions file) or recipe (curate now), not both")
+        return self
+
 
 class ShardRecord(BaseModel):
     """One written file of a release (the EXPORT_MANIFEST_SHARDS columns plus its format)."""
@@ -76,6 +84,7 @@ class ExportResult(BaseModel):
     out: Path
     mode: Literal["new", "resume", "overwrite"] = Field(description="what the output folder held before")
     release_id: str
+    decisions: str = Field(description="the decisions file exported (its name under decisions/)")
     rows: int
     rows_by_split: dict[str, int]
     shards: list[ShardRecord]

@@ -32,8 +32,8 @@ def inside(root: Path, relative: str) -> Path:
     return path
 
 
-def prepare(out: Path, overwrite: bool) -> str:
-    """Make `out` ready for an export; return 'new', 'resume' or 'overwrite'.
+def output_mode(out: Path, overwrite: bool) -> str:
+    """What exporting to `out` would do, changing nothing: 'new', 'resume' or 'overwrite'.
 
     A folder holding a release (manifest.json) or anything else that is not an unfinished export is refused
     unless `overwrite`; an unfinished export (journal, no manifest) is resumed.
@@ -41,22 +41,26 @@ def prepare(out: Path, overwrite: bool) -> str:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise GristmillError(f"{out} exists and is not a folder")
-    manifest, journal = out / MANIFEST, out / JOURNAL
-    mode = "new"
-    if manifest.exists():
+    if (out / MANIFEST).exists():
         if not overwrite:
             raise GristmillError(
                 f"{out} already holds a release ({MANIFEST}); export to a new folder, or pass --overwrite to replace it"
             )
-        manifest.unlink()
-        mode = "overwrite"
-    elif journal.is_dir():
-        mode = "resume"
-    elif out.is_dir() and any(out.iterdir()):
+        return "overwrite"
+    if (out / JOURNAL).is_dir():
+        return "resume"
+    if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise GristmillError(f"{out} is not empty; export to a new or empty folder, or pass --overwrite")
-        mode = "overwrite"
-    (journal / "journal").mkdir(parents=True, exist_ok=True)
+        return "overwrite"
+    return "new"
+
+
+def prepare(out: Path, overwrite: bool) -> str:
+    """Make `out` ready for an export (see `output_mode`, whose answer it returns): drop an old manifest first."""
+    mode = output_mode(out, overwrite)
+    (Path(out) / MANIFEST).unlink(missing_ok=True)
+    (Path(out) / JOURNAL / "journal").mkdir(parents=True, exist_ok=True)
     return mode
 
 

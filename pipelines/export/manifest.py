@@ -1,10 +1,10 @@
 """A release's manifest (written last), `verify` (re-check every file) and `diff` (compare two releases).
 
 The manifest lists every shard (EXPORT_MANIFEST_SHARDS columns plus its format), the row schema, counts per
-split, the decisions and options used, placeholder scorers, the parent release, the gristmill version and
-the creation time. `release_id` is the sha256 of the shard list (file, sha256), so identical content has the
-identical id. The workspace keeps one small record per release in `reports/releases/`, from which the next
-export finds its parent.
+split, the decisions and options used, the recipe (name, hash and YAML text; only with --recipe, else null),
+placeholder scorers, the parent release, the gristmill version and the creation time. `release_id` is the
+sha256 of the shard list (file, sha256), so identical content has the identical id. The workspace keeps one
+small record per release in `reports/releases/`, from which the next export finds its parent.
 """
 import hashlib
 import json

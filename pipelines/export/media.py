@@ -1,15 +1,18 @@
 """Read the media bytes of a batch of rows from the workspace shard tars into one Arrow binary array.
 
-Each row's bytes are read (pread) straight into one buffer, so a row group's media costs one copy. The
-reader owns two buffers and fills them in turn: an array it returned stays valid until the second next
-read, which is what a writer that finishes one row group while the next one is read needs. Reusing
-buffers avoids faulting in fresh memory for every row group.
+Each row's bytes are read (pread) straight into their place in one buffer, so a row group's media costs one
+copy. Reads go in (tar, offset) order rather than row order, so each tar is read front to back, which is what
+the kernel's readahead expects when the tars are not in the page cache. The reader owns two buffers and fills
+them in turn: an array it returned stays valid until the second next read, which is what a writer that
+finishes one row group while the next one is read needs. Reusing buffers avoids faulting in fresh memory for
+every row group.
 """
 import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curation.errors import GristmillError
 
@@ -46,7 +49,10 @@ class MediaReader:
             )
         buffer = self._buffer(int(ends[-1]))
         view = memoryview(buffer).cast("B")
-        for path, offset, start, end in zip(paths, offsets, ends[:-1], ends[1:]):
+        order = pc.sort_indices(batch.select(["media_path", "media_offset"]),
+                                sort_keys=[("media_path", "ascending"), ("media_offset", "ascending")])
+        for i in order.to_numpy():
+            path, offset, start, end = paths[i], offsets[i], ends[i], ends[i + 1]
             got = os.preadv(self._fd(path), [view[start:end]], offset)
             if got != end - start:
                 raise GristmillError(

@@ -23,21 +23,24 @@ def leaf_paths(schema: pa.Schema) -> list[str]:
     return [parquet_schema.column(i).path for i in range(len(parquet_schema))]
 
 
+def writer_options(schema: pa.Schema) -> dict:
+    """The `pyarrow.parquet.ParquetWriter` options of every shard with rows of `schema`."""
+    encoded = [p for p in leaf_paths(schema) if p != MEDIA]
+    return {
+        "compression": COMPRESSION,
+        "use_dictionary": encoded,
+        "write_statistics": encoded,
+        "sorting_columns": [pq.SortingColumn(schema.get_field_index("sample_id"))],
+    }
+
+
 class ParquetShard:
     """A Parquet shard being written at `path`; write() each row group, then close()."""
 
     extension = EXTENSION
 
     def __init__(self, path: Path, schema: pa.Schema):
-        encoded = [p for p in leaf_paths(schema) if p != MEDIA]
-        self._writer = pq.ParquetWriter(
-            path,
-            schema,
-            compression=COMPRESSION,
-            use_dictionary=encoded,
-            write_statistics=encoded,
-            sorting_columns=[pq.SortingColumn(schema.get_field_index("sample_id"))],
-        )
+        self._writer = pq.ParquetWriter(path, schema, **writer_options(schema))
 
     def write(self, rows: pa.Table) -> None:
         """Append `rows` as one row group."""

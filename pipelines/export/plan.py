@@ -86,10 +86,10 @@ def plan_shards(
         batch = _finish(batch, names, schema)
         sizes = np.asarray(batch.column(PLAN_BYTES).to_numpy(zero_copy_only=False), dtype=np.int64)
         batch = batch.drop_columns([PLAN_BYTES])
-        name_arr = pa.array(names)
+        name_arr = np.array(names)
         for name in sorted(set(names)):
-            mask = pc.equal(name_arr, name)
-            part, part_sizes = batch.filter(mask), sizes[np.asarray(mask)]
+            mask = name_arr == name
+            part, part_sizes = (batch, sizes) if mask.all() else (batch.filter(pa.array(mask)), sizes[mask])
             unit = open_.setdefault(name, _Open())
             while part.num_rows:
                 n = min(_cut(part_sizes, shard_bytes, unit.bytes), part.num_rows)

@@ -1,5 +1,6 @@
-"""Run one export: select the kept samples, cut them into shards, write (or reuse) each shard, write the
-manifest last, and remember the release in the workspace."""
+"""Run one export: check the inputs (recipe, parent, output folder), curate first with --recipe, select the
+kept samples, cut them into shards, write (or reuse) each shard, write the manifest last, and remember the
+release in the workspace."""
 import time
 from contextlib import ExitStack
 from datetime import datetime, timezone
@@ -12,9 +13,10 @@ from curation.workspace import Workspace
 from gristmill import __version__
 from gristmill.console import placeholder_scorers
 from pipelines.export import manifest as manifest_mod
+from pipelines.export import recipe as recipe_mod
 from pipelines.export.config import ExportConfig, ExportResult
 from pipelines.export.hashing import sha256_file
-from pipelines.export.journal import prepare
+from pipelines.export.journal import output_mode, prepare
 from pipelines.export.plan import plan_shards
 from pipelines.export.schema import describe, release_schema
 from pipelines.export.select import PLAN_BYTES, Selection, build_selection, left_out, q, resolve_decisions
@@ -26,12 +28,14 @@ def export(workspace: Workspace | Path, config: ExportConfig, on_shard: OnShard 
     """Export the workspace's kept samples to `config.out`; `on_shard(record, reused)` is called per shard file."""
     started = time.perf_counter()
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
-    decisions = resolve_decisions(ws, config.decisions)
+    recipe = recipe_mod.load(config.recipe) if config.recipe else None
+    parent = manifest_mod.parent_of(ws, config.parent)
+    output_mode(config.out, config.overwrite)  # refuse a busy output folder before curating
+    decisions = recipe_mod.decide(ws, recipe) if recipe else resolve_decisions(ws, config.decisions)
     with ExitStack() as stack:
         catalog = Catalog(ws)
         stack.callback(catalog.close)
         selection = build_selection(catalog, decisions, config.media)
-        parent = manifest_mod.parent_of(ws, config.parent)
         mode = prepare(config.out, config.overwrite)
         reader = stream(catalog, selection)
         schema = release_schema(pa.schema([f for f in reader.schema if f.name != PLAN_BYTES]))
@@ -42,7 +46,7 @@ def export(workspace: Workspace | Path, config: ExportConfig, on_shard: OnShard 
             writer.write(plan)
         writer.finish()
         writer.journal.prune({record.file for record, _ in writer.shards})
-        manifest = _manifest(ws, config, catalog, selection, decisions, schema, writer, parent)
+        manifest = _manifest(ws, config, catalog, selection, decisions, recipe, schema, writer, parent)
         manifest_mod.write_manifest(config.out, manifest)
         manifest_mod.record_release(ws, manifest, config.out)
     records = writer.records()
@@ -50,6 +54,7 @@ def export(workspace: Workspace | Path, config: ExportConfig, on_shard: OnShard 
         out=config.out,
         mode=mode,
         release_id=manifest["release_id"],
+        decisions=decisions.name,
         rows=manifest["counts"]["rows"],
         rows_by_split=manifest["counts"]["by_split"],
         shards=records,
@@ -64,7 +69,8 @@ def export(workspace: Workspace | Path, config: ExportConfig, on_shard: OnShard 
 
 
 def _manifest(ws: Workspace, config: ExportConfig, catalog: Catalog, selection: Selection, decisions: Path,
-              schema: pa.Schema, writer: ReleaseWriter, parent: dict | None) -> dict:
+              recipe: recipe_mod.RecipeSource | None, schema: pa.Schema, writer: ReleaseWriter,
+              parent: dict | None) -> dict:
     records = [record.model_dump() for record in writer.records()]
     return {
         "manifest_version": manifest_mod.MANIFEST_VERSION,
@@ -74,6 +80,7 @@ def _manifest(ws: Workspace, config: ExportConfig, catalog: Catalog, selection: 
         "writer": {"pyarrow": pa.__version__, "parquet_compression": "zstd"},
         "workspace": {"name": ws.config.name, "path": str(ws.root.resolve())},
         "decisions": _decisions_info(catalog, decisions),
+        "recipe": recipe.describe() if recipe else None,
         "reviews": review_counts(catalog, selection),
         "options": config.model_dump(mode="json", include={
             "formats", "media", "shard_size", "row_group_size", "row_group_rows", "splits"}),

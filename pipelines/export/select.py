@@ -85,6 +85,13 @@ def score_columns(catalog: Catalog) -> dict[str, list[tuple[str, str]]]:
     }
 
 
+def generated_name(view: str, column: str) -> str:
+    """The release column of a scorer's caption column: generated_<scorer>_<column>, or generated_<scorer>
+    when the column is already called that (the caption scorer's `generated_caption`)."""
+    own = GENERATED_PREFIX + view
+    return own if column == own else f"{own}_{column}"
+
+
 def build_selection(catalog: Catalog, decisions: Path, media: str) -> Selection:
     """The export query for `decisions` (a Parquet file) and media mode 'bytes' or 'references'."""
     _check_unique(catalog, decisions)
@@ -106,7 +113,7 @@ def build_selection(catalog: Catalog, decisions: Path, media: str) -> Selection:
             "coalesce(s.edited_caption, s.caption) AS caption",
             "CASE WHEN s.edited_caption IS NULL THEN 'original' ELSE 'human' END AS caption_source",
             "s.caption AS original_caption",
-            *(f"{q('sc_' + view)}.{q(col)} AS {q(GENERATED_PREFIX + view + '_' + col)}" for view, col in generated),
+            *(f"{q('sc_' + view)}.{q(col)} AS {q(generated_name(view, col))}" for view, col in generated),
             "s.url", "s.sha256", "s.media_path", "s.media_offset", "s.media_size", "s.shard AS source_shard",
             "s.parent_id", "s.clip_start_s", "s.clip_end_s", "s.decision_source", "s.recipe_name", "s.recipe_hash",
             "s.decision_versions", "s.extra",

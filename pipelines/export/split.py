@@ -8,6 +8,8 @@ moves samples into it from the splits after it.
 import hashlib
 import re
 
+import numpy as np
+
 TRAIN = "train"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -49,13 +51,10 @@ def position(sample_id: str) -> float:
 
 def assign(sample_ids: list[str], splits: dict[str, float]) -> list[str]:
     """The split name of each sample id."""
-    bounds = []
-    upper = 0.0
-    for name in sorted(splits):
-        upper += splits[name]
-        bounds.append((upper, name))
-    out = []
-    for sid in sample_ids:
-        u = position(sid)
-        out.append(next((name for bound, name in bounds if u < bound), TRAIN))
-    return out
+    if not splits:
+        return [TRAIN] * len(sample_ids)
+    names = sorted(splits)
+    bounds = np.cumsum([splits[name] for name in names])  # upper end of each named split's interval
+    u = np.fromiter((position(sid) for sid in sample_ids), np.float64, len(sample_ids))
+    labels = [*names, TRAIN]
+    return [labels[i] for i in np.searchsorted(bounds, u, side="right")]

@@ -1,11 +1,13 @@
 """`gristmill export WORKSPACE --out DIR`, `gristmill export verify DIR`, `gristmill export diff A B`."""
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from curation.errors import GristmillError
-from gristmill.cli import main
-from gristmill.commands import export as command
+from gristmill.cli import COMMANDS, main
 from pipelines.export.journal import inside
 
 
@@ -83,4 +85,14 @@ def test_help_shows_the_three_forms(capsys):
         cli("--help")
     out = capsys.readouterr().out
     assert "gristmill export verify DIR" in out and "gristmill export diff A B" in out
-    assert "verify" in command.HELP
+    assert "verify" in COMMANDS["export"]
+
+
+def test_command_module_imports_only_the_standard_library():
+    """`gristmill export --help` imports only this module: it must not pull in Arrow, DuckDB, rich, …"""
+    code = ("import sys; import gristmill.commands.export; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'pyarrow', 'duckdb', 'rich', 'pydantic', 'numpy', 'curation', 'pipelines', 'schemas'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout
+    assert out.strip() == "[]"
