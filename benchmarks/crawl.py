@@ -6,17 +6,19 @@ Both tools run as their own CLI commands, wall-clock timed from start to exit (i
 included), resize to 256 px with the `border` mode and write WebDataset tars:
 - baseline: `img2dataset --processes_count P --thread_count T --output_format webdataset --retries 0`;
 - gristmill: `gristmill crawl --threads T`, in-process for P=1, else `--direct-running-mode multi_processing
-  --direct-num-workers P`
+  --direct-num-workers P` (P local worker processes, each running the Beam pipeline in memory over its own shards)
   (it additionally verifies every image, checks every address, de-duplicates and writes per-shard Parquet).
 Reports images/s for both, their ratio (target >= 0.9) and images/s per core, end to end; and, to separate fixed
 start-up cost from per-image cost, the download phase alone (first shard start to last shard end, from
-img2dataset's *_stats.json and gristmill's .done markers). `--json` prints one JSON object.
+img2dataset's *_stats.json and gristmill's .done markers), and the CPU seconds each command used in all its
+processes (less sensitive than wall time to other jobs on a shared machine). `--json` prints one JSON object.
 """
 import argparse
 import io
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -63,13 +65,16 @@ def write_list(path: Path, base_url: str, names: list[str], n: int) -> None:
     path.write_text("\n".join(rows) + "\n")
 
 
-def timed(cmd: list[str], env: dict) -> float:
+def timed(cmd: list[str], env: dict) -> tuple[float, float]:
+    """Run `cmd`; (wall seconds, CPU seconds of it and every process it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def img2dataset_cmd(url_list: Path, out: Path, processes: int, threads: int) -> list[str]:
@@ -123,16 +128,17 @@ def run(args) -> list[dict]:
 
 def compare(work: Path, env: dict, processes: int, args) -> dict:
     """Both tools with `processes` processes, best of `args.repeats` runs each."""
-    results, phases = {}, {}
+    results, phases, cpu = {}, {}, {}
     for rep in range(args.repeats):
         for tool, build in (("img2dataset", img2dataset_cmd), ("gristmill", gristmill_cmd)):
             out = work / f"{tool}-{processes}-{rep}"
-            seconds = timed(build(work / "list.csv", out, processes, args.threads), env)
+            seconds, cpu_s = timed(build(work / "list.csv", out, processes, args.threads), env)
             ok = count_successes(tool, out)
             if ok != args.n:
                 raise SystemExit(f"{tool} downloaded {ok} of {args.n} images")
             results.setdefault(tool, []).append(args.n / seconds)
             phases.setdefault(tool, []).append(args.n / download_phase_s(tool, out))
+            cpu.setdefault(tool, []).append(cpu_s)
             shutil.rmtree(out)
     ours, base = max(results["gristmill"]), max(results["img2dataset"])
     cores = os.cpu_count()
@@ -142,7 +148,8 @@ def compare(work: Path, env: dict, processes: int, args) -> dict:
             "higher_is_better": True, "cores": cores, "gristmill_per_core": ours / cores,
             "baseline_per_core": base / cores, "runs": results,
             "download_phase": {"gristmill": max(phases["gristmill"]), "baseline": max(phases["img2dataset"]),
-                               "ratio": max(phases["gristmill"]) / max(phases["img2dataset"])}}
+                               "ratio": max(phases["gristmill"]) / max(phases["img2dataset"])},
+            "cpu_s": {"gristmill": min(cpu["gristmill"]), "baseline": min(cpu["img2dataset"])}}
 
 
 def main() -> int:
@@ -169,6 +176,8 @@ def main() -> int:
         phase = result["download_phase"]
         print(f"  download phase only (start-up excluded): gristmill {phase['gristmill']:.1f} img/s, "
               f"img2dataset {phase['baseline']:.1f} img/s, ratio {phase['ratio']:.3f}")
+        cpu = result["cpu_s"]
+        print(f"  CPU time, all processes: gristmill {cpu['gristmill']:.1f} s, img2dataset {cpu['baseline']:.1f} s")
     return 0
 
 

@@ -2,8 +2,9 @@
 
 Modules, in pipeline order: `inputs` (reading lists), `records` (normalise, repair, identify, de-duplicate,
 shard), `urls` (URL normalisation, address safety), `http` (vetted downloads, retries), `images` and `video`
-(verification, probe), `fetch` (one sample to one row), `pipeline` (the Beam graph), `report` (progress and
-report), `run` (the `crawl()` entry point). `status` documents the failure vocabulary; RUNNERS.md the runners.
+(verification, probe), `fetch` (one sample to one row), `pipeline` (the Beam graph), `processes` (local
+multi-process runs), `report` (progress and report), `run` (the `crawl()` entry point). `status` documents
+the failure vocabulary; RUNNERS.md the runners.
 """
 from pipelines.crawl.config import CrawlConfig
 from pipelines.crawl.report import CrawlReport

@@ -51,7 +51,10 @@ class CrawlConfig(BaseModel):
     # runner
     runner: str = "DirectRunner"
     direct_num_workers: int = Field(1, ge=0, description="DirectRunner workers (0: one per core)")
-    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = Field(
+        "in_memory", description="DirectRunner mode; multi_processing: direct_num_workers local processes, each "
+                                 "running the pipeline in memory over its own shards"
+    )
     beam_args: list[str] = Field(default_factory=list, description="extra Beam pipeline options, passed through")
     # output
     progress: bool = Field(True, description="show a live progress bar and the final summary")

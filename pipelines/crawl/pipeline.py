@@ -9,6 +9,9 @@ i-th of n equal ranges of the hash of the normalised URL, so every row of one UR
 on any runner, in any order, on every re-run. `CrawlShard` skips shards whose marker exists, creates its HTTP
 client and resizer in `setup()` and receives the workspace as a string, so DoFns pickle to any worker that can
 reach the workspace's filesystem.
+
+`run_pipeline(job, shards)` runs the graph on the job's runner; with `shards` it crawls only those shards (a
+`KeepShards` filter after keying), which is how local worker processes (`processes.py`) split one crawl.
 """
 import os
 import queue
@@ -16,6 +19,7 @@ import socket
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -51,18 +55,39 @@ def pipeline_options(config: CrawlConfig) -> PipelineOptions:
     return options
 
 
-def build_pipeline(p: beam.Pipeline, parts: list[InputPart], columns: Columns, config: CrawlConfig,
-                   workspace: str, n_shards: int) -> beam.PCollection:
-    """Add the crawl to `p` (`n_shards` from the driver); the result holds one stats dict per shard crawled."""
-    return (
+@dataclass(frozen=True)
+class CrawlJob:
+    """One crawl as the driver planned it: the list's parts, the options, the workspace and the shard count."""
+
+    parts: list[InputPart]
+    columns: Columns
+    config: CrawlConfig
+    workspace: str
+    n_shards: int
+
+
+def run_pipeline(job: CrawlJob, shards: frozenset[int] | None = None) -> None:
+    """Run the crawl on the job's runner until it finishes; with `shards`, crawl only those shards."""
+    with beam.Pipeline(options=pipeline_options(job.config)) as p:
+        build_pipeline(p, job, shards)
+
+
+def build_pipeline(p: beam.Pipeline, job: CrawlJob, shards: frozenset[int] | None = None) -> beam.PCollection:
+    """Add the crawl to `p`; the result holds one stats dict per shard crawled."""
+    keyed = (
         p
-        | "Parts" >> beam.Create(parts)
+        | "Parts" >> beam.Create(job.parts)
         | "SpreadParts" >> beam.Reshuffle()
-        | "Read" >> beam.FlatMap(read_part, columns)
-        | "Prepare" >> beam.Map(to_candidate, config.video_extensions)
-        | "KeyByShard" >> beam.Map(lambda c, n: (shard_of(url_shard_key(c.url), n), c), n_shards)
+        | "Read" >> beam.FlatMap(read_part, job.columns)
+        | "Prepare" >> beam.Map(to_candidate, job.config.video_extensions)
+        | "KeyByShard" >> beam.Map(lambda c, n: (shard_of(url_shard_key(c.url), n), c), job.n_shards)
+    )
+    if shards is not None:
+        keyed = keyed | "KeepShards" >> beam.Filter(lambda kv, keep: kv[0] in keep, shards)
+    return (
+        keyed
         | "GroupByShard" >> beam.GroupByKey()
-        | "CrawlShard" >> beam.ParDo(CrawlShard(workspace, config.model_dump_json()))
+        | "CrawlShard" >> beam.ParDo(CrawlShard(job.workspace, job.config.model_dump_json()))
     )
 
 

@@ -3,23 +3,29 @@
 Resuming is re-running: committed shards are skipped, uncommitted ones are crawled again from scratch. The
 shard layout is pinned in `shards/crawl-plan.json`: a later crawl of another list (or with another shard size
 or columns) into the same workspace is refused instead of silently mixing two layouts.
+
+Where the pipeline runs: on the configured Beam runner in a thread of the driver, except for the DirectRunner's
+`multi_processing` mode, where the shards still to crawl are split over local worker processes that each run
+the same pipeline in memory (`processes.py`).
 """
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
 
-import apache_beam as beam
 import fsspec
 
 from curation.atomic import write_json
 from curation.errors import GristmillError
+from curation.shards import shard_name
 from curation.workspace import CONFIG_NAME, Workspace
 from gristmill.console import console
 from pipelines.crawl.config import CrawlConfig
 from pipelines.crawl.inputs import Columns, InputPart, count_rows, plan_inputs
-from pipelines.crawl.pipeline import build_pipeline, pipeline_options
+from pipelines.crawl.pipeline import DIRECT_RUNNERS, CrawlJob, pipeline_options, run_pipeline
+from pipelines.crawl.processes import LocalProcesses, split_shards
 from pipelines.crawl.records import shard_count
 from pipelines.crawl.report import CrawlReport, ProgressMonitor, build_report, read_markers, summary
 
@@ -41,9 +47,13 @@ def crawl(workspace: str | Path, config: CrawlConfig) -> CrawlReport:
     shards_dir = ws.path("shards")
     _remove_stale_temporaries(shards_dir)
     done_before = set(read_markers(shards_dir))
+    job = CrawlJob(parts, columns, config, str(ws.root.resolve()), n_shards)
+    pending = [i for i in range(n_shards) if shard_name(i) not in done_before]
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)  # workers' start-up chatter; failures still raise
     started = time.time()
-    with ProgressMonitor(shards_dir, done_before, config.progress) as monitor:
-        _run_with_progress(parts, columns, config, str(ws.root.resolve()), n_shards, monitor)
+    with _start(job, pending) as running, ProgressMonitor(shards_dir, done_before, config.progress) as monitor:
+        while not running.wait(config.progress_interval):
+            monitor.update()
     report = build_report(ws.root, config.urls, config.runner, started, done_before)
     report_path = write_json(report.model_dump(), ws.path("reports", REPORT_FILE))
     if config.progress:
@@ -82,24 +92,39 @@ def _remove_stale_temporaries(shards_dir: Path) -> None:
         progress.unlink(missing_ok=True)
 
 
-def _run_with_progress(parts, columns, config: CrawlConfig, workspace: str, n_shards: int,
-                       monitor: ProgressMonitor) -> None:
-    """Run the pipeline in a thread (runners block differently) while the monitor refreshes."""
-    outcome: dict = {}
-    options = pipeline_options(config)  # raises on unknown options, before anything runs
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)  # workers' start-up chatter; failures still raise
+def _start(job: CrawlJob, pending: list[int]) -> "LocalProcesses | PipelineThread":
+    """Local worker processes for the DirectRunner's multi_processing mode, else the pipeline in a thread."""
+    config = job.config
+    if config.runner in DIRECT_RUNNERS and config.direct_running_mode == "multi_processing":
+        return LocalProcesses(job, split_shards(pending, config.direct_num_workers or os.cpu_count() or 1))
+    return PipelineThread(job)
 
-    def target():
+
+class PipelineThread:
+    """The pipeline on the job's runner, in a thread of the driver (runners block differently)."""
+
+    def __init__(self, job: CrawlJob):
+        pipeline_options(job.config)  # raises on unknown options, before anything runs
+        self.job = job
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="crawl-pipeline", daemon=True)
+
+    def __enter__(self) -> "PipelineThread":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass  # a runner cannot be stopped from here; the daemon thread ends with the driver
+
+    def _run(self) -> None:
         try:
-            with beam.Pipeline(options=options) as p:
-                build_pipeline(p, parts, columns, config, workspace, n_shards)
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome["error"] = exc
+            run_pipeline(self.job)
+        except BaseException as exc:  # re-raised in the driver's thread by wait()
+            self._error = exc
 
-    thread = threading.Thread(target=target, name="crawl-pipeline", daemon=True)
-    thread.start()
-    while thread.is_alive():
-        thread.join(config.progress_interval)
-        monitor.update()
-    if "error" in outcome:
-        raise outcome["error"]
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` s; True once the pipeline has finished; raises its failure."""
+        self._thread.join(timeout)
+        if self._error is not None:
+            raise self._error
+        return not self._thread.is_alive()

@@ -109,14 +109,6 @@ def test_recrawl_gives_identical_sample_ids(crawled, tmp_path):
     assert by_url(first).keys() == by_url(second).keys()
 
 
-def test_multi_processing_runner_gives_the_same_samples(corpus, server, tmp_path):
-    url_list = str(corpus.write_url_list(server.base_url, tmp_path / "list.csv", "csv"))
-    run_crawl(tmp_path / "in_memory", url_list)
-    run_crawl(tmp_path / "multi", url_list, direct_running_mode="multi_processing", direct_num_workers=2)
-    cols = ["sample_id", "status", "sha256", "width", "height", "shard"]
-    assert read_samples(tmp_path / "in_memory").select(cols) == read_samples(tmp_path / "multi").select(cols)
-
-
 def test_another_list_into_the_same_workspace_is_refused(crawled, corpus, server, tmp_path):
     ws, _, _, _ = crawled
     other = corpus.write_url_list(server.base_url, tmp_path / "other.csv", "csv")

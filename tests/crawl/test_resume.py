@@ -1,4 +1,8 @@
-"""SIGKILL a running `gristmill crawl` after its first shard commits, re-run it: the same samples, no refetching."""
+"""SIGKILL a running `gristmill crawl` after its first shard commits, re-run it: the same samples, no refetching.
+
+Run in-process and with local worker processes (`--direct-running-mode multi_processing`), whose workers must
+die with the killed driver.
+"""
 import os
 import signal
 import subprocess
@@ -7,7 +11,9 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 import pyarrow.parquet as pq
+import pytest
 
 from curation.shards import read_media
 from tests.crawl.conftest import read_samples, run_crawl, write_list
@@ -15,9 +21,14 @@ from tests.crawl.conftest import read_samples, run_crawl, write_list
 COLUMNS = ["sample_id", "url", "caption", "status", "sha256", "width", "height", "shard", "extra"]
 
 
-def cli(workspace: Path, url_list: str) -> list[str]:
+RUNNER_FLAGS = {"in_memory": [], "multi_processing": ["--direct-running-mode", "multi_processing",
+                                                      "--direct-num-workers", "2"]}
+
+
+def cli(workspace: Path, url_list: str, mode: str) -> list[str]:
     return [sys.executable, "-m", "gristmill.cli", "crawl", str(workspace), "--urls", url_list,
-            "--allow-private-network", "--shard-size", "4", "--threads", "2", "--timeout", "5", "--no-progress"]
+            "--allow-private-network", "--shard-size", "4", "--threads", "2", "--timeout", "5", "--no-progress",
+            *RUNNER_FLAGS[mode]]
 
 
 def slow_list(corpus, server, path: Path) -> str:
@@ -38,19 +49,24 @@ def wait_for_first_commit(proc: subprocess.Popen, shards: Path, timeout: float =
         time.sleep(0.01)
 
 
-def test_sigkill_then_resume_gives_exactly_the_uninterrupted_samples(corpus, server, tmp_path):
+@pytest.mark.parametrize("mode", [pytest.param("in_memory", marks=pytest.mark.slow), "multi_processing"])
+def test_sigkill_then_resume_gives_exactly_the_uninterrupted_samples(corpus, server, tmp_path, mode):
     url_list = slow_list(corpus, server, tmp_path / "list.parquet")
     ws = tmp_path / "killed"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    proc = subprocess.Popen(cli(ws, url_list), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cli(ws, url_list, mode), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for_first_commit(proc, ws / "shards")
+    workers = psutil.Process(proc.pid).children(recursive=True)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, "worker processes outlived the killed driver"
+    assert len(workers) == (2 if mode == "multi_processing" else 0)
     committed = sorted(p.stem for p in (ws / "shards").glob("[!.]*.done"))
     committed_urls = [u for s in committed for u in pq.read_table(ws / "shards" / f"{s}.parquet")["url"].to_pylist()]
     hits_before = {u: server.hits(u) for u in committed_urls}
 
-    rerun = subprocess.run(cli(ws, url_list), env=env, capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(cli(ws, url_list, mode), env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert {u: server.hits(u) for u in committed_urls} == hits_before  # committed shards not fetched again
     assert not list((ws / "shards").glob(".*")), "temporary files left behind"
