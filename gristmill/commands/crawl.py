@@ -12,7 +12,6 @@ Runner flags for Dataflow, Flink and Spark: pipelines/crawl/RUNNERS.md.
 import argparse
 from typing import Literal, get_args, get_origin
 
-HELP = "download a (URL, caption) list into WebDataset shards (resumable; Beam runners)"
 
 _FIELD_FLAGS = {  # CrawlConfig field -> (flag, type)
     "input_format": ("--input-format", str), "url_col": ("--url-col", str), "shard_size": ("--shard-size", int),
