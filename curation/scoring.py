@@ -32,11 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from curation.atomic import write_parquet
-from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec, check_clip_spec
-from curation.scorers.aesthetic import head_file
+from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec
 from curation.scorers.base import Output, Sample, Scorer
 from curation.scorers.media import DEFAULT_VIDEO_FRAMES, prepare_sample
-from curation.scorers.registry import ScorerOptions, build_scorers
+from curation.scorers.registry import DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, ScorerOptions, build_scorers
 from curation.shards import is_shard_done, read_media
 from curation.workspace import Workspace
 from schemas import conform
@@ -55,7 +54,8 @@ class ScoreConfig(BaseModel):
     `curation.models`); `num_workers=None` means one decode worker per spare CPU core (at most 8);
     `rank`/`world_size` select every world_size-th shard starting at rank; `zeroshot_prompts` replaces the
     zeroshot scorer's prompt pairs (see `curation.scorers.zeroshot`); `aesthetic_checkpoint` is the local
-    LAION aesthetic head (see `curation.scorers.aesthetic`).
+    LAION aesthetic head (see `curation.scorers.aesthetic`); `caption_model`/`caption_pretrained` pick the
+    caption scorer's CoCa model (see `curation.scorers.caption`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -73,6 +73,8 @@ class ScoreConfig(BaseModel):
     world_size: int = Field(1, ge=1)
     zeroshot_prompts: dict[str, list[str]] | None = None  # checked by the zeroshot scorer
     aesthetic_checkpoint: str | None = None
+    caption_model: str = DEFAULT_CAPTION_MODEL
+    caption_pretrained: str | None = DEFAULT_CAPTION_PRETRAINED
 
     @model_validator(mode="after")
     def _rank_in_world(self):
@@ -87,7 +89,8 @@ class ScoreConfig(BaseModel):
 
     def scorer_options(self) -> ScorerOptions:
         """The per-scorer settings of this config."""
-        return ScorerOptions(zeroshot_prompts=self.zeroshot_prompts, aesthetic_checkpoint=self.aesthetic_checkpoint)
+        return ScorerOptions(zeroshot_prompts=self.zeroshot_prompts, aesthetic_checkpoint=self.aesthetic_checkpoint,
+                             caption_model=self.caption_model, caption_pretrained=self.caption_pretrained)
 
     def workers(self) -> int:
         """The number of decode worker processes to use."""
@@ -98,11 +101,8 @@ class ScoreConfig(BaseModel):
 
 def check_model_available(config: ScoreConfig) -> None:
     """Fail now, without loading anything, if a scorer name, the device, the model or its weights is unusable."""
-    scorers = build_scorers(config.scorers, config.model_spec(), config.precision, config.scorer_options())
-    if any(s.name in ("clip", "zeroshot", "aesthetic") for s in scorers):
-        check_clip_spec(config.model_spec())
-    if "aesthetic" in config.scorers:
-        head_file(config.aesthetic_checkpoint, config.allow_random_weights)
+    for scorer in build_scorers(config.scorers, config.model_spec(), config.precision, config.scorer_options()):
+        scorer.check()
 
 
 class ScorerReport(BaseModel):

@@ -137,6 +137,13 @@ SCORERS: dict[str, list[pa.Field]] = {
         _f("aesthetic_score", pa.float64(),
            doc="LAION improved aesthetic predictor score, about 1..10 (videos: of the mean keyframe embedding)"),
     ],
+    "caption": [
+        _f("generated_caption", pa.string(),
+           doc="caption written by the model in model_id (greedy decoding; videos: the middle keyframe); the "
+               "original caption stays in samples.caption"),
+        _f("n_tokens", pa.int32(), doc="tokens in generated_caption (the model's tokenizer), start and end excluded"),
+        _f("truncated", pa.bool_(), doc="the length limit ended the caption before the model's end token"),
+    ],
 }
 
 

@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from curation.errors import GristmillError
-from curation.models import PLACEHOLDER_WEIGHTS, RANDOM_INIT_SEED, ClipModelSpec, LoadedClip, file_digest, load_clip
+from curation.models import (PLACEHOLDER_WEIGHTS, RANDOM_INIT_SEED, ClipModelSpec, LoadedClip, autocast_dtype,
+                             check_clip_spec, file_digest, load_clip)
 from curation.scorers.base import Sample, Scorer
-from curation.scorers.clip import autocast_dtype, frames_to_tensor
+from curation.scorers.clip import frames_to_tensor
 
 
 class AestheticHead(nn.Module):
@@ -82,6 +83,10 @@ class AestheticScorer(Scorer):
         self.head: AestheticHead | None = None
         self._head_name = ""
         self._dtype: torch.dtype | None = None
+
+    def check(self) -> None:
+        head_file(self.checkpoint, self.spec.allow_random_weights)
+        check_clip_spec(self.spec)
 
     def load(self) -> None:
         """Load the CLIP model and the head once (GristmillError for missing or mismatched weights)."""

@@ -7,6 +7,7 @@ more, e.g. embeddings). Work is split in two so that heavy decoding runs in Data
                          model's input transform; returned by `preparer()` as a small picklable callable
     score_batch(samples) in the main process, on a batch of prepared samples; the model runs here
 
+`check()` fails fast, before anything loads, when the scorer could not load (a missing model, weights or file);
 `load()` runs once before any batch. A sample that failed to decode, or whose prepare raised, gets a row
 with null values and an `error` reason; the base class does that bookkeeping so scorers only see good input.
 """
@@ -69,6 +70,9 @@ class Scorer(ABC):
     name: ClassVar[str]
     version: ClassVar[str]
     needs_frames: ClassVar[bool] = False
+
+    def check(self) -> None:
+        """Raise a GristmillError now, without loading anything, when `load()` could not work (no-op by default)."""
 
     def load(self) -> None:
         """Load models or resources once, before the first batch (no-op by default)."""

@@ -14,13 +14,11 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from curation.errors import GristmillError
-from curation.models import ClipModelSpec, LoadedClip, load_clip
+from curation.models import ClipModelSpec, LoadedClip, autocast_dtype, check_clip_spec, load_clip
 from curation.scorers.base import Output, Sample, Scorer
 from schemas import embedding_schema
 
 TEXT_CHUNK = 32  # captions encoded together; sorted by length so each chunk is cut to a similar length
-PRECISIONS = {"auto": None, "fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def frames_to_tensor(sample: Sample, transform) -> torch.Tensor:
@@ -31,28 +29,6 @@ def frames_to_tensor(sample: Sample, transform) -> torch.Tensor:
 def model_slug(model_id: str) -> str:
     """A folder name for a model id: 'ViT-B-32/laion2b_s34b_b79k' -> 'ViT-B-32__laion2b_s34b_b79k'."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model_id.replace("/", "__"))
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for a precision name on a device (None: plain fp32), checked at start.
-
-    "auto" is fp16 on CUDA, bf16 on a CPU with native bf16 (AVX512-BF16 or AMX: about 2x faster, cosines
-    within ~2e-3 of fp32) and fp32 elsewhere.
-    """
-    if precision not in PRECISIONS:
-        raise GristmillError(f"unknown precision {precision!r}; available: {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        if device.type == "cuda":
-            return torch.float16
-        return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
-    if precision == "fp16" and device.type != "cuda":
-        raise GristmillError(f"precision fp16 needs a CUDA device, not {device}; use fp32 or bf16")
-    return PRECISIONS[precision]
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX tiles)."""
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 @contextmanager
@@ -94,6 +70,9 @@ class ClipScorer(Scorer):
         self.precision = precision
         self.clip: LoadedClip | None = None
         self._dtype: torch.dtype | None = None
+
+    def check(self) -> None:
+        check_clip_spec(self.spec)
 
     def load(self) -> None:
         """Load the model once (raises GristmillError for a bad device, model or missing weights)."""

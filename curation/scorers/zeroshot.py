@@ -18,9 +18,9 @@ from functools import partial
 import torch
 
 from curation.errors import GristmillError
-from curation.models import ClipModelSpec, LoadedClip, load_clip
+from curation.models import ClipModelSpec, LoadedClip, autocast_dtype, check_clip_spec, load_clip
 from curation.scorers.base import Sample, Scorer
-from curation.scorers.clip import autocast_dtype, frames_to_tensor
+from curation.scorers.clip import frames_to_tensor
 
 # label -> (prompt for yes, prompt for no); the labels are the `p_<label>` columns.
 DEFAULT_PROMPTS: dict[str, tuple[str, str]] = {
@@ -64,6 +64,9 @@ class ZeroShotScorer(Scorer):
         self.clip: LoadedClip | None = None
         self._dtype: torch.dtype | None = None
         self._prompt_emb: torch.Tensor | None = None  # (labels, 2, dim), L2-normalised
+
+    def check(self) -> None:
+        check_clip_spec(self.spec)
 
     def load(self) -> None:
         """Load the model once and embed the prompts (GristmillError for a bad device, model or weights)."""

@@ -1,21 +1,26 @@
-"""`gristmill score DIR`: run scorers over the workspace's shards (resumable; see curation.scoring)."""
+"""`gristmill score DIR`: run scorers over the workspace's shards (resumable; see curation.scoring).
+
+torch, open_clip and the scorers load in `run`, so building this command's --help stays light.
+"""
+from __future__ import annotations
+
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from curation.catalog import Catalog
 from curation.errors import GristmillError
-from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED
-from curation.scorers.clip import PRECISIONS
-from curation.scorers.registry import available_scorers
-from curation.scoring import ScoreConfig, ScoreReport, score, score_parallel
+from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, PRECISIONS
+from curation.scorers.registry import DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, available_scorers
 from curation.workspace import Workspace
 from gristmill.console import console, warn_placeholders
 
-HELP = "score every crawled sample (basic, text, clip): one Parquet per scorer and shard, resumable"
+if TYPE_CHECKING:
+    from curation.scoring import ScoreConfig, ScoreReport
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,17 +51,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aesthetic-checkpoint", default=None, metavar="PATH",
                         help="LAION aesthetic predictor head (sac+logos+ava1-l14-linearMSE.pth) for the aesthetic "
                              "scorer; use with --model ViT-L-14 --pretrained openai")
+    parser.add_argument("--caption-model", default=DEFAULT_CAPTION_MODEL,
+                        help="open_clip CoCa model of the caption scorer (default: %(default)s)")
+    parser.add_argument("--caption-pretrained", default=None,
+                        help=f"its pretrained tag or a local checkpoint path (default: {DEFAULT_CAPTION_PRETRAINED} "
+                             f"for {DEFAULT_CAPTION_MODEL}, none for other models)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from curation.catalog import Catalog
+    from curation.scoring import ScoreConfig, score_parallel
+
     ws = Workspace.open(args.workspace)
     devices = [d.strip() for d in args.device.split(",") if d.strip()]
     config = ScoreConfig(
         scorers=[s.strip() for s in args.scorers.split(",") if s.strip()],
-        model=args.model, pretrained=_pretrained(args), device=devices[0], allow_random_weights=args.allow_random_weights,
+        model=args.model, pretrained=_default_weights(args.pretrained, args.model, DEFAULT_MODEL, DEFAULT_PRETRAINED),
+        device=devices[0], allow_random_weights=args.allow_random_weights,
         precision=args.precision, batch_size=args.batch_size, num_workers=args.num_workers,
         rank=args.rank, world_size=args.world_size, force=args.force,
         zeroshot_prompts=_zeroshot_prompts(args.zeroshot_prompts), aesthetic_checkpoint=args.aesthetic_checkpoint,
+        caption_model=args.caption_model,
+        caption_pretrained=_default_weights(args.caption_pretrained, args.caption_model, DEFAULT_CAPTION_MODEL,
+                                            DEFAULT_CAPTION_PRETRAINED),
     )
     if len(devices) > 1:
         console.print(f"scoring with {len(devices)} processes: {', '.join(devices)}")
@@ -68,10 +85,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pretrained(args: argparse.Namespace) -> str | None:
-    if args.pretrained is not None:
-        return args.pretrained
-    return DEFAULT_PRETRAINED if args.model == DEFAULT_MODEL else None
+def _default_weights(given: str | None, model: str, default_model: str, default_weights: str) -> str | None:
+    """The weights asked for; else the default weights for the default model and none for other models."""
+    if given is not None:
+        return given
+    return default_weights if model == default_model else None
 
 
 def _zeroshot_prompts(path: str | None) -> dict | None:
@@ -90,6 +108,8 @@ def _score_with_progress(ws: Workspace, config: ScoreConfig) -> ScoreReport:
 
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
+
+        from curation.scoring import score
 
         return score(ws, config, progress=update)
 

@@ -1,8 +1,8 @@
-"""Fixtures for scoring tests: one small generated corpus, a workspace of it, a tiny registered CLIP model."""
+"""Fixtures for scoring tests: one small generated corpus, a workspace of it, tiny registered CLIP and CoCa models."""
 import pytest
 import torch
 
-from curation.models import register_tiny_config, save_checkpoint
+from curation.models import TINY_COCA_CONFIG, TINY_COCA_MODEL, register_tiny_config, save_checkpoint
 from curation.synthetic.corpus import CorpusSpec, generate_corpus
 from tests.scoring.helpers import workspace_from_corpus
 
@@ -25,6 +25,12 @@ def corpus_ws(corpus, tmp_path_factory):
 def tiny_model(tmp_path_factory) -> str:
     """Name of a tiny ViT config registered with open_clip (32 px input, 32-dim embeddings)."""
     return register_tiny_config(tmp_path_factory.mktemp("model-configs"))
+
+
+@pytest.fixture(scope="session")
+def tiny_coca(tmp_path_factory) -> str:
+    """Name of a tiny CoCa config registered with open_clip (32 px input, one layer per tower)."""
+    return register_tiny_config(tmp_path_factory.mktemp("coca-configs"), TINY_COCA_MODEL, TINY_COCA_CONFIG)
 
 
 @pytest.fixture(scope="session")

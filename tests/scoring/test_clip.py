@@ -115,7 +115,7 @@ def test_no_weights_without_flag_is_a_clear_and_quick_error(clip_ws, tiny_model,
     ({"device": "cuda:7"}, r"device 'cuda:7' is not available on this machine; available: cpu"),
     ({"device": "toaster"}, r"invalid device 'toaster'.*available: cpu"),
     ({"precision": "fp16"}, r"precision fp16 needs a CUDA device"),
-    ({"scorers": ["clip", "nope"]}, r"unknown scorer\(s\) 'nope'; available: aesthetic, basic, clip, ocr, text, zeroshot"),
+    ({"scorers": ["clip", "nope"]}, r"unknown scorer\(s\) 'nope'; available: aesthetic, basic, caption, clip, ocr, text, zeroshot"),
 ])
 def test_bad_setup_fails_at_start_listing_what_is_available(clip_ws, tiny_model, overrides, message):
     ws, _ = clip_ws

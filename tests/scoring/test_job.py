@@ -137,7 +137,7 @@ def test_cli_scores_and_warns_about_placeholders(small_ws, tiny_model, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--scorers", "basic,nope"], "unknown scorer(s) 'nope'; available: aesthetic, basic, clip, ocr, text, zeroshot"),
+    (["--scorers", "basic,nope"], "unknown scorer(s) 'nope'; available: aesthetic, basic, caption, clip, ocr, text, zeroshot"),
     (["--scorers", "clip", "--pretrained", "/missing.pt"], "checkpoint /missing.pt not found"),
     (["--scorers", "clip", "--device", "cuda"], "available: cpu"),
 ])
