@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cpu, cuda, cuda:N, or a comma-separated list (one process per device over disjoint "
                              "shards, e.g. cuda:0,cuda:1)")
     parser.add_argument("--precision", default="auto", choices=list(PRECISIONS),
-                        help="autocast precision: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
+                        help="autocast precision: auto = fp16 on CUDA, bf16 on CPUs with AMX, else fp32")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per model batch (default: %(default)s)")
     parser.add_argument("--num-workers", type=int, default=None,
                         help="decode worker processes (default: one per spare CPU core, at most 8)")
