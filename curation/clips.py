@@ -35,7 +35,8 @@ import pyarrow.parquet as pq
 from curation.atomic import write_json, write_parquet
 from curation.shards import is_shard_done
 from curation.video.decode import FileWindow
-from curation.video.process import ClipsConfig, VideoProcessor, VideoResult
+from curation.video.config import ClipsConfig
+from curation.video.process import VideoProcessor, VideoResult
 from curation.workspace import Workspace
 from schemas import CLIPS, conform, score_schema
 

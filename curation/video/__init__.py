@@ -2,6 +2,7 @@
 
 Modules, in the order one video goes through them:
     decode     PyAV decoding at a small analysis size, rotation and variable frame rate handled, VideoError reasons
+    config     the stage's settings (pydantic only, so the CLI builds its options without media libraries)
     shots      content / adaptive / cascade shot detectors fed frame by frame
     motion     Farnebäck / RAFT optical flow and frame difference on frame pairs sampled at 2 fps
     cut        clip planning (split, keyframe alignment, drop reasons) and cutting

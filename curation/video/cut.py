@@ -19,13 +19,13 @@ import io
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal, Sequence
+from typing import Sequence
 
 import av
 
+from curation.video.config import CutMode
 from curation.video.decode import VideoError, VideoSource, open_video
 
-CutMode = Literal["copy", "reencode"]
 ENCODER = "libx264" if "libx264" in av.codecs_available else "mpeg4"
 # x264's macroblock-tree rate control made the bytes differ run to run (seen at widths that are not multiples of
 # 128 px, threads=1): without it a re-run re-encodes byte-identical clips.

@@ -6,6 +6,11 @@ applied, so sizes and pixels are as a player shows them. Only the current frame 
 reference frames) is held, whatever the video's length; the input is read through a file object, so a
 video inside a shard tar is never loaded whole (`FileWindow`).
 
+Each decoded frame is scaled straight from the decoder's YUV planes by swscale, on one thread, in two ways
+(`Frame`): `preview`, made for every frame, is bilinear (two taps, the way PySceneDetect downscales frames
+itself) and cheap; `image()` / `grey()`, made only for the frames motion is measured on, are area-averaged,
+so fine texture does not alias into false motion. Full-size RGB frames are never made.
+
 Every failure is a `VideoError` with a stable `reason`:
     empty_file        zero bytes
     not_a_video       no container could be read (truncated before the header, garbage bytes)
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import av
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import Interpolation, VideoReformatter
 import numpy as np
 from PIL import Image
 
@@ -87,16 +92,41 @@ class VideoInfo:
     codec: str
 
 
-@dataclass
 class Frame:
-    """One decoded frame: index, time (s), pts, keyframe flag, display rotation and BGR pixels (rotated)."""
+    """One decoded frame: index, time (s), pts, keyframe flag and display rotation, with its pixels at the
+    analysis size (rotation applied): `preview`, BGR uint8 scaled bilinearly, made for every frame; `image()`
+    (BGR) and `grey()` (luma, 0..255), area-averaged, made on first call. A Frame refers to the decoded
+    picture: keep the arrays, not the Frame.
+    """
 
-    index: int
-    time_s: float
-    pts: int | None
-    key: bool
-    rotation: int
-    image: np.ndarray
+    __slots__ = ("index", "time_s", "pts", "key", "rotation", "preview", "_source", "_size", "_scaler", "_area")
+
+    def __init__(self, index: int, time_s: float, source: av.VideoFrame, size: tuple[int, int],
+                 preview_scaler: VideoReformatter, area_scaler: VideoReformatter):
+        self.index, self.time_s, self.pts = index, time_s, source.pts
+        self.key, self.rotation = bool(source.key_frame), source.rotation
+        self._source, self._size, self._scaler, self._area = source, size, area_scaler, {}
+        self.preview = _scale(preview_scaler, source, size, "bgr24", Interpolation.FAST_BILINEAR, self.rotation)
+
+    def image(self) -> np.ndarray:
+        """The frame area-averaged to the analysis size, BGR uint8."""
+        return self._area_scaled("bgr24")
+
+    def grey(self) -> np.ndarray:
+        """The frame's luma area-averaged to the analysis size, uint8 0..255."""
+        return self._area_scaled("gray")
+
+    def _area_scaled(self, pix_fmt: str) -> np.ndarray:
+        if pix_fmt not in self._area:
+            self._area[pix_fmt] = _scale(self._scaler, self._source, self._size, pix_fmt, Interpolation.AREA,
+                                         self.rotation)
+        return self._area[pix_fmt]
+
+
+def _scale(scaler: VideoReformatter, frame: av.VideoFrame, size: tuple[int, int], pix_fmt: str,
+           interpolation: Interpolation, rotation: int) -> np.ndarray:
+    image = scaler.reformat(frame, *size, pix_fmt, interpolation=interpolation, threads=1).to_ndarray()
+    return rotate(image, rotation)
 
 
 def _as_file(source: VideoSource):
@@ -166,17 +196,21 @@ def rotate(image: np.ndarray, rotation: int) -> np.ndarray:
 
 def iter_frames(container: av.container.InputContainer, info: VideoInfo, short_side: int,
                 threads: int = 1) -> Iterator[Frame]:
-    """Decode the first video stream frame by frame, each as BGR at short side `short_side` (rotation applied)."""
+    """Decode the first video stream frame by frame, each scaled to short side `short_side` (see `Frame`)."""
     stream = container.streams.video[0]
     stream.codec_context.thread_count = threads
-    reformatter = VideoReformatter()  # one scaler for the whole video (a frame's own is set up anew per frame)
+    # One scaler per interpolation, each kept for the whole video: a scaler rebuilds its filters whenever
+    # its settings change, and a frame's own scaler is set up anew for every frame.
+    preview_scaler, area_scaler = VideoReformatter(), VideoReformatter()
+    coded, size = None, None
     index = 0
     try:
         for frame in container.decode(stream):
-            width, height = analysis_size(frame.width, frame.height, short_side)
-            image = reformatter.reformat(frame, width, height, "bgr24", interpolation="AREA").to_ndarray()
+            if (frame.width, frame.height) != coded:
+                coded = frame.width, frame.height
+                size = analysis_size(*coded, short_side)
             time_s = float(frame.time) if frame.time is not None else index / info.fps
-            yield Frame(index, time_s, frame.pts, bool(frame.key_frame), frame.rotation, rotate(image, frame.rotation))
+            yield Frame(index, time_s, frame, size, preview_scaler, area_scaler)
             index += 1
     except av.error.FFmpegError as exc:
         raise VideoError("decode_error", f"decoding stopped after {index} frames ({exc})") from exc
@@ -201,7 +235,7 @@ def frames_at(source: VideoSource, indices: list[int], max_side: int) -> dict[in
                 if index in wanted:
                     scale = min(1.0, max_side / max(frame.width, frame.height))
                     w, h = max(2, round(frame.width * scale)), max(2, round(frame.height * scale))
-                    rgb = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+                    rgb = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA", threads=1)
                     found[index] = Image.fromarray(rotate(rgb, frame.rotation))
                     if len(found) == len(wanted):
                         break

@@ -15,31 +15,13 @@ import time
 from array import array
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from curation.identity import clip_id
-from curation.video.cut import CutMode, Timeline, cut_copy, cut_reencode, plan_clips, shots_from_cuts
+from curation.video.config import ClipsConfig
+from curation.video.cut import Timeline, cut_copy, cut_reencode, plan_clips, shots_from_cuts
 from curation.video.decode import VideoError, VideoSource, iter_frames, open_video
 from curation.video.keyframes import extract_keyframes
-from curation.video.motion import MOTION_VERSION, MotionConfig, MotionMeter, PairRecord, make_estimator, summarize
-from curation.video.shots import ShotConfig, ShotDetector
-
-MAX_PIXELS = 8192 * 4320  # 8K: larger frames are refused as too_large
-
-
-class ClipsConfig(BaseModel):
-    """Everything that decides how a video becomes clips (defaults in brackets are the CLI's)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    shots: ShotConfig = ShotConfig()
-    motion: MotionConfig = MotionConfig()
-    min_seconds: float = Field(2.0, ge=0, description="shorter clips are dropped as too_short")
-    max_seconds: float = Field(20.0, gt=0, description="longer shots are split")
-    cut_mode: CutMode = "copy"
-    analysis_short_side: int = Field(64, ge=8, description="short side (px) for shot detection and motion")
-    keyframe_max_side: int = Field(512, ge=16, description="long side (px) of stored keyframe JPEGs, at most")
-    jpeg_quality: int = Field(90, ge=1, le=100)
-    max_pixels: int = Field(MAX_PIXELS, ge=1, description="videos with more pixels per frame are refused")
+from curation.video.motion import MOTION_VERSION, MotionMeter, PairRecord, make_estimator, summarize
+from curation.video.shots import ShotDetector
 
 
 @dataclass
@@ -91,21 +73,21 @@ class VideoProcessor:
         with container:
             detector = ShotDetector(c.shots, info.fps)
             meter = MotionMeter(self.estimator, c.motion.sample_fps, info.fps)
-            times, keyframes, keyframe_pts, first = array("d"), [], {}, None
+            times, keyframes, keyframe_pts, start_s, rotation = array("d"), [], {}, None, 0
             for frame in iter_frames(container, info, c.analysis_short_side):
-                if first is None:
-                    first = frame
-                times.append(frame.time_s - first.time_s)
+                if start_s is None:  # keep the first frame's time and rotation, not the frame itself
+                    start_s, rotation = frame.time_s, frame.rotation
+                times.append(frame.time_s - start_s)
                 if frame.key:
                     keyframes.append(frame.index)
                     keyframe_pts[frame.index] = frame.pts
-                detector.feed(frame.index, frame.image)
+                detector.feed(frame.index, frame.preview)
                 meter.feed(frame)
             pairs = meter.finish()
-        quarter_turn = round(first.rotation / 90) % 2 == 1
+        quarter_turn = round(rotation / 90) % 2 == 1
         width, height = (info.coded_height, info.coded_width) if quarter_turn else (info.coded_width, info.coded_height)
         timeline = Timeline(times, keyframes, keyframe_pts, times[-1] + 1.0 / info.fps)
-        return Scan(timeline, detector.finish(), pairs, info.fps, width, height, first.rotation)
+        return Scan(timeline, detector.finish(), pairs, info.fps, width, height, rotation)
 
     def process(self, parent: dict, source: VideoSource) -> VideoResult:
         """Clips and motion rows for one video sample (`parent`: a SAMPLES row with sample_id, url, caption, shard)."""

@@ -12,51 +12,26 @@ Detectors (`ShotConfig.detector`):
                from its predecessor (mean absolute luma difference) inside its step, so every cut is placed
                at full frame accuracy.
 
-Frames are passed in at the analysis size (a short side of a few dozen pixels is enough for cut detection).
+Frames are passed in at the analysis size (a short side of a few dozen pixels is enough for cut detection),
+scaled bilinearly as PySceneDetect's own `downscale` does (`Frame.preview`).
 Cuts are frame indices where a new shot starts; cuts closer than `min_shot_seconds` to the previous one are
 dropped (PySceneDetect's `min_scene_len`).
 """
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode, ThresholdDetector
 
-DetectorName = Literal["content", "adaptive", "cascade"]
-DETECTORS: tuple[str, ...] = ("content", "adaptive", "cascade")
-
-
-class ShotConfig(BaseModel):
-    """Which detector to run and its thresholds (PySceneDetect's defaults unless stated)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    detector: DetectorName = "adaptive"
-    content_threshold: float = Field(27.0, gt=0, description="content: HSV change (0..255) that makes a cut")
-    adaptive_threshold: float = Field(3.0, gt=0, description="adaptive: score / neighbourhood average for a cut")
-    min_content: float = Field(15.0, ge=0, description="adaptive: smallest HSV change that can be a cut")
-    window: int = Field(2, ge=1, description="adaptive: frames on each side in the rolling average")
-    min_shot_seconds: float = Field(0.25, ge=0, description="a cut closer than this to the previous is dropped")
-    cascade_steps: tuple[int, ...] = Field((1, 2, 4), description="cascade: frame steps of the adaptive passes")
-    fade_threshold: float = Field(12.0, ge=0, description="cascade: mean 8-bit level under which a frame is black")
-
-    def describe(self, short_side: int) -> str:
-        """A compact description for the clips table's `detector` column."""
-        if self.detector == "content":
-            args = f"threshold={self.content_threshold:g}"
-        else:
-            args = f"threshold={self.adaptive_threshold:g},min_content={self.min_content:g},window={self.window}"
-        if self.detector == "cascade":
-            args += f",steps={'/'.join(map(str, self.cascade_steps))},fade={self.fade_threshold:g}"
-        return f"{self.detector}({args},min_shot={self.min_shot_seconds:g}s)@{short_side}px"
+from curation.video.config import ShotConfig
 
 
 @dataclass
 class _Pass:
     detector: object
     step: int
+    rate: FrameTimecode  # carries the pass's frame rate: timecodes made from it skip PySceneDetect's rate parsing
 
 
 class ShotDetector:
@@ -74,16 +49,19 @@ class ShotDetector:
 
     def _build(self, c: ShotConfig) -> list[_Pass]:
         if c.detector == "content":
-            return [_Pass(ContentDetector(threshold=c.content_threshold, min_scene_len=self.min_len), 1)]
+            return [self._pass(ContentDetector(threshold=c.content_threshold, min_scene_len=self.min_len), 1)]
         steps = (1,) if c.detector == "adaptive" else tuple(sorted(set(c.cascade_steps) | {1}))
         passes = [
-            _Pass(AdaptiveDetector(adaptive_threshold=c.adaptive_threshold, min_content_val=c.min_content,
-                                   window_width=c.window, min_scene_len=max(1, self.min_len // step)), step)
+            self._pass(AdaptiveDetector(adaptive_threshold=c.adaptive_threshold, min_content_val=c.min_content,
+                                        window_width=c.window, min_scene_len=max(1, self.min_len // step)), step)
             for step in steps
         ]
         if c.detector == "cascade":
-            passes.append(_Pass(ThresholdDetector(threshold=c.fade_threshold, min_scene_len=self.min_len), 1))
+            passes.append(self._pass(ThresholdDetector(threshold=c.fade_threshold, min_scene_len=self.min_len), 1))
         return passes
+
+    def _pass(self, detector, step: int) -> _Pass:
+        return _Pass(detector, step, FrameTimecode(0, fps=self.fps / step))
 
     def feed(self, index: int, image: np.ndarray) -> None:
         """Process frame `index` (0, 1, 2, ... without gaps), a BGR uint8 array."""
@@ -95,7 +73,7 @@ class ShotDetector:
         for p in self._passes:
             if index % p.step:
                 continue
-            cuts = p.detector.process_frame(FrameTimecode(index // p.step, fps=self.fps / p.step), image)
+            cuts = p.detector.process_frame(FrameTimecode(index // p.step, fps=p.rate), image)
             self._found.extend((self._refine(c.frame_num * p.step, p.step), p.step) for c in cuts)
 
     def _refine(self, index: int, step: int) -> int:

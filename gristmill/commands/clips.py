@@ -1,17 +1,21 @@
-"""`gristmill clips DIR`: shot detection, clip splitting, keyframes and motion scores (see curation.clips)."""
+"""`gristmill clips DIR`: shot detection, clip splitting, keyframes and motion scores (see curation.clips).
+
+PyAV, OpenCV, PySceneDetect and the catalog load in `run`, so building this command's --help stays light.
+"""
+from __future__ import annotations
+
 import argparse
+from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from curation.catalog import Catalog
-from curation.clips import ClipsConfig, ClipsReport, make_clips
-from curation.video.motion import METHODS, MotionConfig
-from curation.video.shots import DETECTORS, ShotConfig
+from curation.video.config import DETECTORS, METHODS, ClipsConfig, MotionConfig, ShotConfig
 from curation.workspace import Workspace
 from gristmill.console import console, warn_placeholders
 
-HELP = "cut crawled videos into shots: clips (mp4 + first/middle/last keyframes) and motion scores, per shard"
+if TYPE_CHECKING:
+    from curation.clips import ClipsReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +49,9 @@ def config_from_args(args: argparse.Namespace) -> ClipsConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from curation.catalog import Catalog
+    from curation.clips import make_clips
+
     ws = Workspace.open(args.workspace)
     config = config_from_args(args)
     columns = [TextColumn("clips: shard {task.fields[shard]}"), BarColumn(), MofNCompleteColumn()]

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from curation.video.decode import VideoError, frames_at
-from curation.video.process import ClipsConfig, VideoProcessor
+from curation.video.config import ClipsConfig
+from curation.video.process import VideoProcessor
 from tests.video.conftest import parent
 from tests.video.media import audio_only, encode, textured
 

@@ -2,6 +2,8 @@
 import argparse
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -93,3 +95,11 @@ def test_cli_runs_and_refuses_raft_without_weights(workspace, tmp_path, monkeypa
     clips = Catalog(workspace).query("SELECT * FROM clips WHERE status = 'success'").to_pylist()
     assert clips and all(1 <= r["duration_s"] <= 3 for r in clips)
     assert {r["detector"].split("(")[0] for r in clips} == {"cascade"}
+
+
+def test_cli_help_loads_no_media_libraries():
+    """The command's options come from curation.video.config; PyAV, OpenCV and PySceneDetect load in `run`."""
+    code = ("import sys\nfrom gristmill.cli import main\ntry:\n    main(['clips', '--help'])\nexcept SystemExit:\n"
+            "    pass\nprint('LOADED', sorted(m for m in ('av', 'cv2', 'scenedetect', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "--detector" in out and out.strip().splitlines()[-1] == "LOADED []"

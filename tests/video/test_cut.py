@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from curation.video.cut import Timeline, plan_clips, shots_from_cuts
-from curation.video.process import ClipsConfig, VideoProcessor
+from curation.video.config import ClipsConfig
+from curation.video.process import VideoProcessor
 from tests.video.conftest import parent
 from tests.video.media import encode, textured
 

@@ -1,12 +1,16 @@
 """Motion scores: static < slow pan < fast motion for every method; RAFT's weights policy."""
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
 from curation.errors import GristmillError
-from curation.video.motion import MotionConfig, build_raft, resolve_raft_weights
-from curation.video.process import ClipsConfig, VideoProcessor
+from curation.video.config import ClipsConfig, MotionConfig
+from curation.video.decode import iter_frames, open_video
+from curation.video.motion import build_raft, resolve_raft_weights
+from curation.video.process import VideoProcessor
 from tests.video.conftest import parent
 
 
@@ -34,9 +38,20 @@ def test_static_slow_fast_are_ordered(corpus, method, column):
 
 
 def test_farneback_speeds_are_in_px_per_second(corpus):
-    """The slow pans move 1-2 px/frame at 160x96, i.e. 0.67-1.33 px/frame at the 64 px analysis size, x 12 fps."""
+    """The slow pans move 1-2 px/frame at 160x96: 1-2 x (short side / 96) px/frame at the analysis size, x 12 fps."""
     slow = _video_scores([v for v in corpus if v["motion"] == "slow" and not v["scene_cuts"]], "farneback", "motion")
-    assert all(5 < v < 20 for v in slow["slow"]), slow
+    px_per_s = 12 * ClipsConfig().analysis_short_side / 96
+    assert all(0.8 * px_per_s < v < 1.2 * 2 * px_per_s for v in slow["slow"]), slow
+
+
+def test_frames_are_scaled_to_the_analysis_size_grey_matching_colour(corpus):
+    """160x96 at short side 32 is 53x32: the detector's bilinear preview and motion's area-averaged frames."""
+    container, info = open_video(corpus[0]["data"])
+    with container:
+        frame = next(iter_frames(container, info, 32))
+        assert frame.preview.shape == frame.image().shape == (32, 53, 3) and frame.grey().shape == (32, 53)
+        luma = cv2.cvtColor(frame.image(), cv2.COLOR_BGR2GRAY).astype(int)
+        assert np.abs(luma - frame.grey()).mean() < 1
 
 
 def test_frame_diff_method_has_no_flow(corpus):

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from curation.video.process import ClipsConfig, VideoProcessor
-from curation.video.shots import DETECTORS, ShotConfig
+from curation.video.config import DETECTORS, ClipsConfig, ShotConfig
+from curation.video.process import VideoProcessor
 from tests.video.media import encode, textured
 
 
