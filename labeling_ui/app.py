@@ -14,6 +14,7 @@ navigation = st.navigation([
     st.Page(VIEWS / "review_queue.py", title="Review queue", url_path="review_queue"),
     st.Page(VIEWS / "threshold_tuner.py", title="Threshold tuner", url_path="threshold_tuner"),
     st.Page(VIEWS / "search.py", title="Search", url_path="search"),
+    st.Page(VIEWS / "engine.py", title="Data engine", url_path="engine"),
     st.Page(VIEWS / "reviewer_stats.py", title="Reviewer stats", url_path="reviewer_stats"),
 ])
 try:

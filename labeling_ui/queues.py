@@ -6,6 +6,14 @@ filter decision) come from joins that scan every view's sample_id column (~1.3 s
 catalog on 2 cores), so they are loaded in chunks of CHUNK_ROWS ranks into `ui.details`: the first
 chunk while building, the next one by `prefetch` after a page near a chunk's end has been shown. A page
 move then reads only in-memory rows. The review state is joined per page, so a decision shows at once.
+
+The `flagged` queue is the engine's (curation.engine): `Engine.queue` orders it (pending audits of
+automatic decisions first, then the samples between the thresholds by uncertainty with diversity, with a
+few random calibration picks), and each row carries the model's probability of acceptance (`model_p`), why
+the engine asks (`model_kind`: audit, flagged, calibration or cold_start) and its suggestion
+(`model_suggestion`); other queues have nulls there.
+Every row carries `generated_caption`, the captioning scorer's caption (view `caption`), null when the
+workspace has no such view or the sample no generated caption.
 """
 from __future__ import annotations
 
@@ -23,11 +31,15 @@ QUEUE_KINDS = {
     "dropped": "dropped by filter",
     "search": "search results",
     "similar": "nearest neighbours",
+    "flagged": "flagged by the model",
 }
 AUDIT_SUBSETS = ("kept", "dropped", "all")
 CHUNK_ROWS = 2400
 PREFETCH_ROWS = 240  # load the next chunk once a page ends this close to the loaded end
 SIMILAR_LIMIT = 500
+FLAGGED_LIMIT = 500  # samples the engine picks for a flagged queue (rebuild the queue for the next ones)
+GENERATED_CAPTION = ("caption", "generated_caption")  # (view, column) of the captioning scorer, when present
+_MODEL_COLUMNS = "NULL::DOUBLE AS model_p, NULL::VARCHAR AS model_kind, NULL::VARCHAR AS model_suggestion"
 _KEY_COLUMNS = {"sample_id", "error", "scorer_version", "model_id"}
 
 
@@ -40,6 +52,7 @@ class QueueSpec:
     dropped: samples the current decisions dropped for `reason`, in random order.
     search: samples whose caption contains `text` (case-insensitive).
     similar: the SIMILAR_LIMIT nearest neighbours of sample `text` by image embedding.
+    flagged: the engine's next FLAGGED_LIMIT samples for humans, in the engine's order.
     `hide_reviewed` leaves out samples that already have a decision.
     """
 
@@ -60,6 +73,7 @@ class QueueSpec:
             "dropped": self.reason,
             "search": f"caption contains {self.text!r}",
             "similar": f"sample {self.text}",
+            "flagged": "audits first, then the most uncertain (spread out) and random checks",
         }[self.kind]
         return f"{QUEUE_KINDS[self.kind]}: {detail}" + (" (unreviewed only)" if self.hide_reviewed else "")
 
@@ -139,15 +153,41 @@ def similar_sql() -> str:
             "ORDER BY similarity DESC, e.sample_id LIMIT $2")
 
 
-def build(catalog: Catalog, spec: QueueSpec) -> Queue:
-    """Rank the queue's members into ui.queue and forget previously loaded details."""
-    sql, params = _members(catalog, spec)
-    hide = ("WHERE sample_id NOT IN (SELECT sample_id FROM review_state WHERE decision IS NOT NULL)"
-            if spec.hide_reviewed else "")
+def _engine_members(catalog: Catalog, engine) -> str:
+    """The engine's queue in `ui.engine_queue` (sample_id, key: its position, model columns); its SELECT."""
+    items = engine.queue(FLAGGED_LIMIT)
+    table = pa.table({"sample_id": pa.array([i.sample_id for i in items], pa.string()),
+                      "key": pa.array(range(len(items)), pa.int64()),
+                      "model_p": pa.array([i.p for i in items], pa.float64()),
+                      "model_kind": pa.array([i.kind for i in items], pa.string()),
+                      "model_suggestion": pa.array([i.suggestion for i in items], pa.string())})
+    catalog.con.register("_engine_queue", table)
+    catalog.con.execute("CREATE OR REPLACE TABLE ui.engine_queue AS SELECT * FROM _engine_queue").fetchall()
+    catalog.con.unregister("_engine_queue")
+    return "SELECT * FROM ui.engine_queue"
+
+
+def build(catalog: Catalog, spec: QueueSpec, engine=None) -> Queue:
+    """Rank the queue's members into ui.queue and forget previously loaded details.
+
+    A flagged queue asks `engine` (a curation.engine.Engine over the catalog's workspace; one is made when
+    None), which raises EngineError when it cannot work yet (no embeddings).
+    """
     con = catalog.con
     con.execute("CREATE SCHEMA IF NOT EXISTS ui").fetchall()
+    if spec.kind == "flagged":
+        if engine is None:
+            from curation.engine import Engine  # scikit-learn: imported only when a flagged queue is built
+
+            engine = Engine(catalog.workspace)
+        sql, params = _engine_members(catalog, engine), []
+    else:
+        sql, params = _members(catalog, spec)
+        sql = f"SELECT sample_id, key, {_MODEL_COLUMNS} FROM ({sql})"
+    hide = ("WHERE sample_id NOT IN (SELECT sample_id FROM review_state WHERE decision IS NOT NULL)"
+            if spec.hide_reviewed else "")
     con.execute(f"CREATE OR REPLACE TABLE ui.queue AS SELECT row_number() OVER (ORDER BY key, sample_id) AS rank, "
-                f"sample_id FROM ({sql}) m {hide}", params).fetchall()
+                f"sample_id, model_p, model_kind, model_suggestion FROM ({sql}) m {hide}", params).fetchall()
     con.execute(f"CREATE OR REPLACE TABLE ui.details AS {_details_select(catalog, 1, CHUNK_ROWS)}").fetchall()
     size = con.execute("SELECT count(*) FROM ui.queue").fetchall()[0][0]
     return Queue(spec, size, {0})
@@ -158,8 +198,15 @@ def _details_select(catalog: Catalog, first: int, last: int) -> str:
     views = sorted({c.split(".", 1)[0] for c in scores})
     score_cols = "".join(f", {column_sql(c, scores)} AS {quote(c)}" for c in scores)
     joins = "".join(f" LEFT JOIN {quote(v)} USING (sample_id)" for v in views)
-    return (f"SELECT q.rank, s.sample_id, s.url, s.caption, s.media_type, s.media_path, s.media_offset, "
-            f"s.media_size, s.width, s.height, d.kept, d.reason AS drop_reason{score_cols} "
+    generated = "NULL::VARCHAR"
+    if GENERATED_CAPTION[1] in catalog.views().get(GENERATED_CAPTION[0], []):
+        generated = "g.generated"
+        view, column = (quote(n) for n in GENERATED_CAPTION)
+        joins += (f" LEFT JOIN (SELECT sample_id, {column} AS generated FROM {view} WHERE {column} IS NOT NULL "
+                  f"QUALIFY row_number() OVER (PARTITION BY sample_id) = 1) g USING (sample_id)")
+    return (f"SELECT q.rank, s.sample_id, s.url, s.caption, {generated} AS generated_caption, s.media_type, "
+            f"s.media_path, s.media_offset, s.media_size, s.width, s.height, d.kept, d.reason AS drop_reason, "
+            f"q.model_p, q.model_kind, q.model_suggestion{score_cols} "
             f"FROM ui.queue q JOIN samples s USING (sample_id) LEFT JOIN decisions d USING (sample_id){joins} "
             f"WHERE q.rank BETWEEN {int(first)} AND {int(last)}")
 

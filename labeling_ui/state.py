@@ -71,6 +71,13 @@ def cached(key: str, compute):
     return s.cache[key]
 
 
+def engine():
+    """This session's data engine (curation.engine.Engine; it keeps the samples' features between calls)."""
+    from curation.engine import Engine  # scikit-learn: imported only when a page uses the engine
+
+    return cached("engine", lambda: Engine(session().workspace))
+
+
 def media_bytes(row: dict) -> bytes | None:
     """The stored media of a sample row (None when it has none)."""
     if not row.get("media_path"):

@@ -20,9 +20,10 @@ class EngineConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     target_precision: float = Field(0.95, gt=0.5, lt=1.0, description=(
-        "agreement with human decisions the automatic decisions must reach: precision of auto-accepts, "
-        "precision of auto-rejects, and measured audit agreement"))
-    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="level of the Wilson confidence intervals")
+        "agreement with human decisions the automatic decisions must reach: the lower end of the confidence "
+        "interval of the precision of auto-accepts and of auto-rejects, and the measured audit agreement"))
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description=(
+        "level of the Wilson confidence intervals (thresholds: the precision's lower end must reach the target)"))
     retrain_every: int = Field(200, ge=1, description="new human decisions that make `maybe_retrain` train")
     min_decisions: int = Field(100, ge=10, description="human decisions (with both outcomes) needed to train")
     min_support: int = Field(30, ge=5, description="held-out decisions a threshold's precision must rest on")
@@ -38,6 +39,10 @@ class EngineConfig(BaseModel):
         "fully automatic once at most this share of the undecided samples is flagged for review"))
     uncertain_pool: int = Field(5, ge=1, description="a review batch of k is picked for diversity from the "
                                                      "pool*k most uncertain flagged samples")
+    calibration_share: float = Field(0.5, ge=0, lt=1, description=(
+        "share of a review batch (after pending audits) given to undecided samples drawn at random, so that "
+        "the held-out precision estimate has human decisions where the model is confident, not only near 1/2 "
+        "(the thresholds' lower confidence bound needs them: half the reviews teach, half verify)"))
     seed: int = 0
 
 

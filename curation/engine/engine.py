@@ -2,7 +2,7 @@
 
     engine = Engine("ws/")            # settings from ws/engine/config.yaml, or EngineConfig defaults
     engine.train()                    # new model version from review_state, then a routing run
-    engine.queue(50)                  # what humans should review next (audits first, then flagged)
+    engine.queue(50)                  # what humans review next: audits, then flagged + random checks
     engine.maybe_retrain()            # trains when `retrain_every` new human decisions arrived
     engine.status()                   # stage, quality, thresholds, queues, human decisions per 1,000
 Human decisions always win: a sample a human decided is never routed, and `kept()` takes the human
@@ -33,9 +33,9 @@ ENGINE_REASON = "engine:reject"
 
 @dataclass
 class QueueItem:
-    """One sample to show a reviewer: why (`audit`, `flagged` or `cold_start`), the model's probability of
-    acceptance and its suggestion ('accept'|'reject': the automatic decision for an audit, the likelier
-    outcome for a flagged sample; None without a model)."""
+    """One sample to show a reviewer: why (`audit`, `flagged`, `calibration` or `cold_start`), the model's
+    probability of acceptance and its suggestion ('accept'|'reject': the automatic decision for an audit,
+    the likelier outcome otherwise; None without a model)."""
 
     sample_id: str
     kind: str
@@ -241,7 +241,9 @@ class Engine:
 
     def queue(self, k: int) -> list[QueueItem]:
         """The next k samples for humans: pending audits first, then flagged samples by uncertainty with
-        diversity; before any routing run, a diverse sample of undecided samples (cold start)."""
+        diversity, interleaved with a `calibration_share` of undecided samples drawn at random (the held-out
+        decisions that thresholds are estimated on must cover the confident ranges too); before any routing
+        run, a diverse sample of undecided samples (cold start). Fewer than k when few are flagged."""
         samples = self.samples()
         human = self.human_decisions()
         undecided = np.ones(len(samples.ids), dtype=bool)
@@ -262,14 +264,25 @@ class Engine:
         pending = np.flatnonzero(audits & open_rows)[:k]
         items = [QueueItem(samples.ids[rows[i]], "audit", float(p[rows[i]]), routes[i]) for i in pending]
         flagged = rows[(routes == routing.FLAG) & open_rows]
-        if len(items) < k and len(flagged):
-            spec = self._model(store.current_version(self.workspace))[1]
-            uncertainty = -np.abs(p[flagged] - 0.5)
-            picked = routing.review_batch(flagged, uncertainty, spec.embed(samples.embeddings[flagged]),
-                                          k - len(items), self.config.uncertain_pool)
-            items += [QueueItem(samples.ids[r], "flagged", float(p[r]), "accept" if p[r] >= 0.5 else "reject")
-                      for r in picked]
-        return items
+        slots = k - len(items)
+        if slots <= 0 or not len(flagged):
+            return items
+        share = self.config.calibration_share
+        spec = self._model(store.current_version(self.workspace))[1]
+        uncertainty = -np.abs(p[flagged] - 0.5)
+        calibration = int(slots * share)
+        picked = routing.review_batch(flagged, uncertainty, spec.embed(samples.embeddings[flagged]),
+                                      slots - calibration, self.config.uncertain_pool)
+        calibration = min(calibration, round(len(picked) * share / (1 - share)))  # few flagged: fewer draws
+        pool = np.setdiff1d(np.flatnonzero(undecided), np.concatenate([picked, rows[pending]]))
+        rng = np.random.default_rng(self.config.seed + human.num_rows)
+        drawn = rng.choice(pool, min(len(pool), calibration), replace=False)
+
+        def item(row: int, kind: str) -> QueueItem:
+            return QueueItem(samples.ids[row], kind, float(p[row]), "accept" if p[row] >= 0.5 else "reject")
+
+        return items + routing.interleave([item(r, "flagged") for r in picked],
+                                          [item(r, "calibration") for r in drawn])
 
     def status(self) -> dict:
         """Stage, model quality, thresholds, queue sizes, audits and human decisions per 1,000 curated."""

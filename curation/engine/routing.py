@@ -6,7 +6,8 @@ agreement with the engine is what the stop rule watches (curation.engine.audit).
 
 A review batch of k flagged samples takes the `pool * k` most uncertain ones (probability closest to 1/2)
 and picks k of them by greedy farthest-point selection in embedding space, so a batch covers different
-kinds of samples instead of 50 near-identical ones.
+kinds of samples instead of 50 near-identical ones. The engine interleaves them with a few undecided
+samples drawn at random (calibration; see Engine.queue).
 """
 from __future__ import annotations
 
@@ -62,6 +63,13 @@ def farthest_points(points: np.ndarray, k: int) -> np.ndarray:
         distance = np.minimum(distance, np.linalg.norm(points - points[nxt], axis=1))
         distance[chosen] = -1.0
     return np.asarray(chosen)
+
+
+def interleave(first: list, second: list) -> list:
+    """Both lists merged, `second` spread evenly through `first` (each keeps its order)."""
+    keyed = [((i + 0.5) / len(first), 0, x) for i, x in enumerate(first)]
+    keyed += [((j + 0.5) / len(second), 1, x) for j, x in enumerate(second)]
+    return [x for *_, x in sorted(keyed, key=lambda t: t[:2])]
 
 
 def review_batch(candidates: np.ndarray, uncertainty: np.ndarray, points: np.ndarray, k: int, pool: int) -> np.ndarray:

@@ -7,7 +7,8 @@ Stage rules (evaluated at every routing run):
 - semi-automatic: otherwise; confident samples are decided automatically, the rest are reviewed.
 
 The metric, per stage: human decisions made while the stage's routing was in effect, per 1,000 samples
-curated in it (those human decisions plus the change in automatic decisions its routing runs made).
+curated in it (those human decisions plus the automatic decisions its routing runs added; a run that
+withdraws automatic decisions, e.g. after stricter thresholds or an audit stop, adds none).
 `over_time` is the cumulative value at each routing run: all human decisions per 1,000 samples decided
 (by a human or automatically) at that run.
 """
@@ -39,7 +40,7 @@ def history(snapshots: list[dict]) -> dict:
     over_time = []
     for snap in snapshots:
         human = snap["n_human"] - previous["n_human"]  # made under the previous routing
-        auto = (snap["n_curated"] - snap["n_human"]) - (previous["n_curated"] - previous["n_human"])
+        auto = max(0, (snap["n_curated"] - snap["n_human"]) - (previous["n_curated"] - previous["n_human"]))
         totals[previous["stage"]]["human"] += human
         totals[previous["stage"]]["curated"] += human
         totals[snap["stage"]]["curated"] += auto  # made by this run's routing

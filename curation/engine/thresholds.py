@@ -9,10 +9,18 @@ rate is measured on the decisions that fall in it (out-of-fold probabilities) an
 samples still to route fall in it (the final model's probabilities). Within a bin, what the engine picked
 for review depended on the probability, not on the answer, so each bin's rate is unbiased.
 
-- p_hi: the lowest bin edge such that the samples routed at p >= p_hi are estimated to be accepted by
-  humans at a rate of at least the target: auto-accept above it.
-- p_lo: the highest bin edge such that the samples at p < p_lo are estimated to be rejected at that rate:
-  auto-reject below it.
+The target is met by the LOWER end of the confidence interval, not by the estimate: a side takes the
+largest region (p >= edge for accept, p < edge for reject) whose interval lies at or above the target.
+Choosing where the point estimate merely reaches the target puts the true precision below the target
+about half the time, and more often still since the largest of many noisy estimates is picked (the
+winner's curse); the regions are nested, so their intervals move together and the bound keeps the true
+precision above the target in repeated trials (tests/engine/test_thresholds.py). The search does not stop
+at the first region that fails: near the extreme a region rests on few decisions, and one disagreement
+there would otherwise end the search at an absurdly high threshold.
+
+- p_hi: the lowest bin edge such that humans accept the samples routed at p >= p_hi at a rate of at least
+  the target, with the configured confidence: auto-accept above it.
+- p_lo: the highest bin edge such that the samples at p < p_lo are rejected at that rate: auto-reject below.
 A side must rest on at least `min_support` held-out decisions and on at least one in every bin it covers
 that holds samples to route; auto-accept needs p >= 1/2 and auto-reject p < 1/2. A side whose target
 cannot be met has no threshold, and nothing is decided automatically on that side. The interval is a
@@ -66,11 +74,12 @@ def _estimate(n: np.ndarray, hits: np.ndarray, weight: np.ndarray, confidence: f
     share = weight / weight.sum()
     rate = np.divide(hits, n, out=np.zeros(len(n)), where=n > 0)
     estimate = float(np.sum(share * rate))
-    smoothed = (hits + 0.5) / (n + 1)  # for the variance only: a bin of all accepts is not certain
-    spread = smoothed * (1 - smoothed)
-    variance = float(np.sum(np.divide(share**2 * spread, n, out=np.zeros(len(n)), where=n > 0)))
-    n_eff = estimate * (1 - estimate) / variance if variance > 0 else float(n.sum())
-    n_eff = min(max(n_eff, 1.0), float(n.sum()))
+    # effective sample size (Kish): binomial variance of the smoothed rate over the stratified variance;
+    # smoothed so that a bin of all accepts is not certain (and one bin of n decisions counts n)
+    smoothed = np.divide(hits + 0.5, n + 1)
+    overall = float(np.sum(share * smoothed))
+    variance = float(np.sum(np.divide(share**2 * smoothed * (1 - smoothed), n, out=np.zeros(len(n)), where=n > 0)))
+    n_eff = min(max(overall * (1 - overall) / variance, 1.0), float(n.sum()))
     low, high = wilson(estimate * n_eff, n_eff, confidence)
     return estimate, low, high
 
@@ -91,8 +100,8 @@ def _edges(p: np.ndarray, population: np.ndarray, bins: int, per_bin: int) -> np
 
 def choose(p: np.ndarray, labels: np.ndarray, population: np.ndarray, target: float, min_support: int,
            confidence: float, bins: int = BINS, per_bin: int = PER_BIN) -> Thresholds:
-    """Thresholds meeting `target` precision: held-out probabilities `p` with human `labels` (True: accept),
-    `population` the probabilities of the samples to route."""
+    """Thresholds whose precision's `confidence` interval lies at or above `target`: held-out probabilities
+    `p` with human `labels` (True: accept), `population` the probabilities of the samples to route."""
     edges = _edges(p, population, bins, per_bin)
     bins = len(edges) - 1
     where = lambda x: np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)  # noqa: E731
@@ -111,7 +120,7 @@ def choose(p: np.ndarray, labels: np.ndarray, population: np.ndarray, target: fl
             if n[region].sum() < min_support or count[region].sum() == 0:
                 continue
             estimate = _estimate(n[region], hits[region], count[region], confidence)
-            if estimate[0] >= target:
+            if estimate[1] >= target:  # the interval's lower end
                 found = (i, estimate)
         return found
 

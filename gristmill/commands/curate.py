@@ -8,8 +8,6 @@ from curation.funnel import table
 from curation.workspace import Workspace
 from gristmill.console import console, warn_placeholders
 
-HELP = "apply a curation recipe (built-in name or YAML file): decisions, funnel and score histograms"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workspace", nargs="?", help="workspace folder")

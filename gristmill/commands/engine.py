@@ -4,11 +4,9 @@ import json
 
 from rich.table import Table
 
-from curation.engine import Engine
 from gristmill.console import console
 
 RECENT = 6  # routing runs shown in the over-time line of the status
-HELP = "the model in the loop: train it on review decisions, route samples automatically, report the stage"
 ACTIONS = {
     "train": "train a new model version on every human decision, then route the undecided samples",
     "route": "route the undecided samples again with the current model (after new decisions or audits)",
@@ -32,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from curation.engine import Engine  # scikit-learn and the catalog: only when the command runs
+
     engine = Engine(args.workspace)
     if args.action == "train":
         report = engine.maybe_retrain() if args.if_due else engine.train()
@@ -86,7 +86,8 @@ def print_status(status: dict) -> None:
         console.print(f"model {model['version']}: {model['n_decisions']} training decisions "
                       f"({model['decisions_since']} since), held-out AUC {q['auc']:.3f}, Brier {q['brier']:.3f}, "
                       f"accuracy {q['accuracy']:.1%}")
-        console.print(f"target precision {status['target_precision']:.1%}")
+        console.print(f"target precision {status['target_precision']:.1%}: met by the lower end of each side's "
+                      "confidence interval")
         for word in ("accept", "reject"):
             console.print("  " + _side(status["thresholds"][word], word))
     queues = status["queues"]

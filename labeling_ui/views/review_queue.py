@@ -2,9 +2,13 @@
 
 Keys: A accept, X reject (with the chosen reason), J / K next / previous sample, U undo, Left / Right
 previous / next page. Actions apply to the focused sample (marked ▶) and move the focus on.
+The "flagged by the model" queue is the data engine's: each card shows the model's probability of
+acceptance and why the engine asks; decisions go to the review log like any other, and the model learns
+from them when it retrains ("Next samples from the engine" retrains when enough new decisions arrived).
 """
 import streamlit as st
 
+from curation.errors import GristmillError
 from labeling_ui import queues, state
 from labeling_ui.queues import QueueSpec
 
@@ -33,6 +37,11 @@ def _spec(s: state.Session) -> QueueSpec:
         spec["subset"] = sb.radio("samples", queues.AUDIT_SUBSETS, key="q_subset", horizontal=True)
         state.keep("q_seed", 0)
         spec["seed"] = int(sb.number_input("seed", key="q_seed", step=1, min_value=0))
+    elif kind == "flagged":
+        sb.button("Next samples from the engine", key="engine_next", on_click=_engine_next,
+                  help="retrains the model when enough new decisions arrived, then asks it for the next samples")
+        if "engine_message" in st.session_state:
+            sb.caption(st.session_state.engine_message)
     elif kind == "dropped":
         reasons = state.cached("drop_reasons", lambda: queues.drop_reasons(s.catalog))
         if not reasons:
@@ -63,11 +72,25 @@ def _median(s: state.Session, column: str) -> float:
     return state.cached(f"median:{column}", compute)
 
 
+def _engine_next() -> None:
+    try:
+        report = state.engine().maybe_retrain()
+        st.session_state.engine_message = (f"trained {report.version}" if report else
+                                           "no retraining due yet") + ": showing the engine's next samples"
+    except GristmillError as exc:
+        st.session_state.engine_message = str(exc)
+    st.session_state.pop("queue", None)
+
+
 def _queue(s: state.Session, spec: QueueSpec) -> queues.Queue:
     queue = st.session_state.get("queue")
     if queue is None or queue.spec != spec:
         with st.spinner("Building the queue…"):
-            queue = queues.build(s.catalog, spec)
+            try:
+                queue = queues.build(s.catalog, spec, state.engine() if spec.kind == "flagged" else None)
+            except GristmillError as exc:  # e.g. the engine without embeddings
+                st.info(str(exc))
+                st.stop()
         st.session_state.queue = queue
         st.session_state.page_index = 0
         st.session_state.focus = 0
@@ -136,6 +159,15 @@ def _review_line(row: dict) -> str:
     return " · ".join(parts) or "not reviewed"
 
 
+def _model_line(row: dict) -> str:
+    if row["model_kind"] == "cold_start":
+        return "engine: no model yet, a diverse first pick"
+    why = {"audit": f"audit of an automatic {row['model_suggestion']}",
+           "flagged": f"flagged, leans {row['model_suggestion']}",
+           "calibration": f"a random check for the thresholds, leans {row['model_suggestion']}"}[row["model_kind"]]
+    return f"engine: p(accept) {row['model_p']:.3f} · {why}"
+
+
 def _card(row: dict, index: int, focused: bool, scores: list[str]) -> None:
     with st.container(border=True):
         st.markdown(("**▶ focused** · " if focused else "") + f"`{row['sample_id'][:12]}` · #{row['rank']:,}")
@@ -150,6 +182,10 @@ def _card(row: dict, index: int, focused: bool, scores: list[str]) -> None:
             st.markdown(f"~~{row['caption'] or ''}~~  \n**{row['final_caption']}**")
         else:
             st.markdown(row["caption"] or "*(no caption)*")
+        if row["generated_caption"] is not None:
+            st.markdown(f":grey[generated:] {row['generated_caption']}")
+        if row["model_kind"] is not None:
+            st.caption(_model_line(row))
         values = [f"{c.split('.', 1)[1]} {row[c]:.3g}" for c in scores if row.get(c) is not None]
         st.caption(" · ".join(values))
         outcomes = {True: "kept", False: f"dropped: {row['drop_reason']}", None: "no decision"}

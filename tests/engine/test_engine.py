@@ -96,12 +96,29 @@ def test_agreeing_audits_keep_the_engine_automatic(corpus, reviewer):
 
 def test_queue_is_uncertain_and_diverse(corpus, reviewer):
     review_random(corpus, reviewer, 300)
-    engine = Engine(corpus.workspace, EngineConfig(audit_fraction=0.0, target_precision=0.99))
+    engine = Engine(corpus.workspace, EngineConfig(audit_fraction=0.0, target_precision=0.99, calibration_share=0.2))
     assert engine.train().route.counts["flag"] >= 50
     items = engine.queue(10)
-    assert len({i.sample_id for i in items}) == 10 and {i.kind for i in items} == {"flagged"}
-    spread = {corpus.category[list(corpus.ids).index(i.sample_id)] for i in items}
-    assert len(spread) >= 3  # not ten near-identical samples
+    assert len({i.sample_id for i in items}) == 10
+    f, c = "flagged", "calibration"  # a fifth of the batch drawn at random, spread through it
+    assert [i.kind for i in items] == [f, f, c, f, f, f, f, c, f, f]
+    flagged = [i for i in items if i.kind == "flagged"]
+    spread = {corpus.category[list(corpus.ids).index(i.sample_id)] for i in flagged}
+    assert len(spread) >= 3  # not eight near-identical samples
+    routes = dict(zip(*engine.latest_route().select(["sample_id", "route"]).to_pydict().values()))
+    assert all(routes[i.sample_id] == "flag" for i in flagged)
+
+
+def test_calibration_picks_cover_the_confident_ranges(corpus, reviewer):
+    review_random(corpus, reviewer, 300)
+    engine = Engine(corpus.workspace, EngineConfig(audit_fraction=0.0, target_precision=0.99, calibration_share=0.5))
+    engine.train()
+    items = engine.queue(200)
+    drawn = [i.p for i in items if i.kind == "calibration"]
+    flagged = [i.p for i in items if i.kind == "flagged"]
+    assert len(drawn) == len(flagged) == 100
+    confident = lambda ps: np.mean([abs(p - 0.5) > 0.4 for p in ps])  # noqa: E731
+    assert confident(drawn) > 0.5 > confident(flagged)  # random picks reach where uncertainty sampling does not
 
 
 def test_cold_start_queue_and_training_needs_decisions(corpus, reviewer):

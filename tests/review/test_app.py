@@ -9,7 +9,7 @@ from curation.catalog import Catalog
 from curation.recipes.model import parse_recipe
 from curation.reviews import ReviewLog
 from labeling_ui import ENV_REVIEWER, ENV_WORKSPACE
-from tests.review.workspaces import CLIP_THRESHOLD, caption_of, id_of, small_workspace
+from tests.review.workspaces import CLIP_THRESHOLD, caption_of, id_of, small_workspace, write_generated_captions
 
 PURPLE = sum("purple circle" in caption_of(i) for i in range(40))
 APP = str(Path(__file__).parents[2] / "labeling_ui" / "app.py")
@@ -181,3 +181,12 @@ def test_a_workspace_that_is_not_one_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV_WORKSPACE, str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert "not a gristmill workspace" in at.error[0].value
+
+
+def test_review_cards_show_generated_captions_when_there_are_any(ws, monkeypatch):
+    at = _app(ws, monkeypatch, "review_queue")
+    assert not [m for m in at.markdown if "generated:" in m.value]
+    write_generated_captions(ws, {id_of(i): f"a shape, generated {i}" for i in range(40)})
+    at = _app(ws, monkeypatch, "review_queue")
+    shown = [m.value for m in at.markdown if m.value.startswith(":grey[generated:] a shape, generated ")]
+    assert len(shown) == len([m for m in at.markdown if " · #" in m.value]) == 12

@@ -6,7 +6,7 @@ from curation.reviews import ReviewLog
 from labeling_ui import queues, summaries, tuner
 from labeling_ui.queues import QueueSpec
 from labeling_ui.tuner import Threshold
-from tests.review.workspaces import CLIP_THRESHOLD, id_of, small_workspace
+from tests.review.workspaces import CLIP_THRESHOLD, caption_of, id_of, small_workspace, write_generated_captions
 
 
 @pytest.fixture
@@ -113,3 +113,14 @@ def test_agreement_and_kappa(ws):
     pair = pairs[0]
     assert (pair["overlap"], pair["agreed"], pair["agreement"]) == (10, 9, 0.9)
     assert pair["kappa"] == pytest.approx(0.8, abs=1e-3)  # po 0.9, pe 0.5
+
+
+def test_pages_carry_generated_captions_when_the_captioning_scorer_ran(ws):
+    write_generated_captions(ws, {id_of(i): f"generated {i}" for i in range(5)})
+    catalog = Catalog(ws)
+    rows = {r["sample_id"]: r for r in _all_pages(catalog, queues.build(catalog, QueueSpec("audit", subset="all")), 40)}
+    assert [rows[id_of(i)]["generated_caption"] for i in range(6)] == [f"generated {i}" for i in range(5)] + [None]
+    assert rows[id_of(0)]["caption"] == caption_of(0)  # the original caption is untouched
+    catalog.con.execute("DROP VIEW caption")  # a workspace whose catalog has no captioning scorer at all
+    rows = _all_pages(catalog, queues.build(catalog, QueueSpec("audit", subset="all")), 40)
+    assert len(rows) == 40 and {r["generated_caption"] for r in rows} == {None}

@@ -125,3 +125,27 @@ def _write_decisions(ws: Workspace) -> None:
     ).to_arrow_table()
     write_parquet(table.cast(DECISIONS), ws.path("decisions", "test-abc.parquet"))
     ws.path("decisions", CURRENT_DECISIONS).write_text("test-abc.parquet\n")
+
+
+def engine_workspace(root: Path, n: int = 600, reviewed: int = 200):
+    """The engine's synthetic corpus (curation.engine.simulate: no media, hidden truth), `reviewed` random
+    samples decided by a perfect reviewer, and a trained engine model; returns the Corpus."""
+    from curation.engine import Engine, EngineConfig
+    from curation.engine.simulate import CorpusSpec, Reviewer, build
+    from curation.reviews import ReviewLog
+
+    corpus = build(root, CorpusSpec(n=n, dim=16, categories=8, bad_categories=(1, 5), seed=5))
+    log = ReviewLog(corpus.workspace, "seed-reviewer")
+    reviewer = Reviewer(corpus, log, error_rate=0.0, seed=1)
+    for sid in np.random.default_rng(0).choice(corpus.ids, reviewed, replace=False).tolist():
+        reviewer.review(sid)
+    log.close()
+    Engine(corpus.workspace, EngineConfig()).train()
+    return corpus
+
+
+def write_generated_captions(ws: Workspace, captions: dict[str, str]) -> None:
+    """scores/caption/00000.parquet as the captioning scorer writes it: a generated caption per sample_id."""
+    ids = list(captions)
+    write_parquet(_score_table("caption", ids, {"generated_caption": list(captions.values())}),
+                  ws.path("scores", "caption", "00000.parquet"))

@@ -1,0 +1,95 @@
+"""Data engine: the model in the loop's status, the same facts `gristmill engine status` prints (from
+`Engine.status`), a button to train a new model version, and the way into its flagged queue."""
+import pandas as pd
+import streamlit as st
+
+from curation.errors import GristmillError
+from labeling_ui import state
+
+REVIEW_PAGE = "views/review_queue.py"
+
+
+def _per_1000(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _thresholds(status: dict) -> None:
+    st.subheader("Thresholds")
+    st.caption(f"target precision {status['target_precision']:.1%} (agreement with human decisions): a side decides "
+               "automatically only where the lower end of its confidence interval reaches it")
+    rows = []
+    for word, rule in (("accept", ">="), ("reject", "<")):
+        side = status["thresholds"][word]
+        if side is None:
+            rows.append({"side": word, "rule": "none meets the target: stays manual"})
+        else:
+            rows.append({"side": word, "rule": f"p {rule} {side['threshold']:.3f}",
+                         "estimated precision": side["precision"], "CI low": side["ci_low"],
+                         "CI high": side["ci_high"], "held-out decisions": side["support"]})
+    st.dataframe(pd.DataFrame(rows), hide_index=True,
+                 column_config={c: st.column_config.NumberColumn(format="percent")
+                                for c in ("estimated precision", "CI low", "CI high")})
+
+
+def _history(status: dict) -> None:
+    st.subheader("Human decisions per 1,000 curated samples")
+    per_stage = [{"stage": stage, "human decisions": row["human"], "curated": row["curated"],
+                  "per 1,000": row["per_1000"]} for stage, row in status["history"]["per_stage"].items()]
+    st.dataframe(pd.DataFrame(per_stage), hide_index=True)
+    over_time = [row for row in status["history"]["over_time"] if row["per_1000"] is not None]
+    if len(over_time) > 1:
+        st.caption("over time: at each routing run, then now")
+        st.line_chart(pd.DataFrame({"per 1,000": [row["per_1000"] for row in over_time]}))
+
+
+def _train() -> None:
+    try:
+        report = state.engine().train()
+        st.session_state.engine_trained = (f"trained {report.version} on {report.quality.n} decisions: held-out "
+                                           f"AUC {report.quality.auc:.3f}; stage {report.route.stage}")
+    except GristmillError as exc:
+        st.session_state.engine_trained = str(exc)
+
+
+def main() -> None:
+    st.title("Data engine")
+    try:
+        status = state.engine().status()
+    except GristmillError as exc:
+        st.info(str(exc))
+        st.stop()
+    model = status["model"]
+    cols = st.columns(4)
+    cols[0].metric("stage", status["stage"])
+    cols[1].metric("human decisions", f"{status['human_decisions']:,}")
+    cols[2].metric("human decisions per 1,000 curated", _per_1000(status["human_per_1000_curated"]))
+    cols[3].metric("model", model["version"] if model else "none yet")
+    if model is None:
+        st.info("No model yet: review samples (the flagged queue offers a diverse first pick), then train.")
+    else:
+        q = model["quality"]
+        st.write(f"Model **{model['version']}**: trained on {model['n_decisions']:,} human decisions "
+                 f"({model['decisions_since']:,} since); held-out AUC {q['auc']:.3f}, Brier {q['brier']:.3f}, "
+                 f"accuracy {q['accuracy']:.1%}")
+        _thresholds(status)
+    queues = status["queues"]
+    st.subheader("Queues")
+    cols = st.columns(4)
+    cols[0].metric("flagged for review", f"{queues['flagged']:,}")
+    cols[1].metric("audits pending", f"{queues['audit']:,}")
+    cols[2].metric("auto-accepted", f"{queues['auto_accept']:,}")
+    cols[3].metric("auto-rejected", f"{queues['auto_reject']:,}")
+    audits = status["audits"]
+    (st.error if audits["stopped"] else st.caption)(f"audits: {audits['message']}")
+    _history(status)
+    left, right = st.columns(2)
+    if left.button("Review the flagged queue", key="open_flagged"):
+        state.preset(q_kind="flagged")
+        st.session_state.pop("queue", None)
+        st.switch_page(REVIEW_PAGE)
+    right.button("Train a new model version now", key="engine_train", on_click=_train)
+    if "engine_trained" in st.session_state:
+        right.caption(st.session_state.engine_trained)
+
+
+main()
