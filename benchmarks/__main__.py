@@ -46,7 +46,7 @@ def cells(row: dict) -> tuple[str, ...]:
     unit = row.get("unit", "")
     arrow = "≥" if row["higher_is_better"] else "≤"
     return (row["name"], row.get("measure", ""), f"{row['gristmill']:.4g} {unit}", f"{row['baseline']:.4g} {unit}",
-            f"{row['ratio']:.3f}", f"{arrow} {row['target']}", verdict(row))
+            f"{row['ratio']:.3f}", f"{arrow} {row['target']:.3g}", verdict(row))
 
 
 def machine() -> str:
