@@ -11,18 +11,15 @@ The head comes from a local file (`ScoreConfig.aesthetic_checkpoint`, `--aesthet
 one, scoring refuses unless `allow_random_weights`, which gives a seeded random head whose `model_id` says
 PLACEHOLDER. `model_id` is `<clip model id>+<head file>@<sha256[:12]>`.
 """
-from contextlib import nullcontext
-from functools import partial
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from curation.errors import GristmillError
-from curation.models import (PLACEHOLDER_WEIGHTS, RANDOM_INIT_SEED, ClipModelSpec, LoadedClip, autocast_dtype,
-                             check_clip_spec, file_digest, load_clip)
-from curation.scorers.base import Sample, Scorer
-from curation.scorers.clip import frames_to_tensor
+from curation.models import PLACEHOLDER_WEIGHTS, RANDOM_INIT_SEED, ClipModelSpec, file_digest
+from curation.scorers.base import Sample
+from curation.scorers.clip import OpenClipScorer
 
 
 class AestheticHead(nn.Module):
@@ -68,50 +65,38 @@ def load_head(file: Path | None, input_dim: int) -> tuple[AestheticHead, str]:
     return head.eval(), f"{file.name}@{file_digest(file)[:12]}"
 
 
-class AestheticScorer(Scorer):
+class AestheticScorer(OpenClipScorer):
     """LAION aesthetic predictor; see the module docstring."""
 
     name = "aesthetic"
     version = "1"
-    needs_frames = True
 
     def __init__(self, spec: ClipModelSpec = ClipModelSpec(), precision: str = "auto", checkpoint: str | None = None):
-        self.spec = spec
-        self.precision = precision
+        super().__init__(spec, precision)
         self.checkpoint = checkpoint
-        self.clip: LoadedClip | None = None
         self.head: AestheticHead | None = None
         self._head_name = ""
-        self._dtype: torch.dtype | None = None
 
     def check(self) -> None:
         head_file(self.checkpoint, self.spec.allow_random_weights)
-        check_clip_spec(self.spec)
+        super().check()
 
     def load(self) -> None:
         """Load the CLIP model and the head once (GristmillError for missing or mismatched weights)."""
         if self.clip is None:
-            file = head_file(self.checkpoint, self.spec.allow_random_weights)  # fails before CLIP loads
-            clip = load_clip(self.spec)
-            self.head, self._head_name = load_head(file, clip.embed_dim)
-            self._dtype = autocast_dtype(self.precision, clip.device)
-            self.clip = clip
+            head_file(self.checkpoint, self.spec.allow_random_weights)  # fails before CLIP loads
+            super().load()
+
+    def _loaded(self) -> None:
+        self.head, self._head_name = load_head(head_file(self.checkpoint, self.spec.allow_random_weights),
+                                               self.clip.embed_dim)
 
     @property
     def model_id(self) -> str | None:
         return f"{self.clip.model_id}+{self._head_name}" if self.clip else None
 
-    def preparer(self):
-        if self.clip is None:
-            raise RuntimeError("AestheticScorer.load() must run before the scorer is used")
-        return partial(frames_to_tensor, transform=self.clip.preprocess)
-
     def _score(self, samples: list[Sample]) -> list[dict]:
-        images = torch.cat([s.prepared[self.name] for s in samples])
-        autocast = torch.autocast(self.clip.device.type, dtype=self._dtype) if self._dtype else nullcontext()
-        with torch.inference_mode(), autocast:
-            emb = self.clip.model.encode_image(images.to(self.clip.device)).float()
-        emb = nn.functional.normalize(emb, dim=-1).cpu()
+        emb = self._image_embeddings(torch.cat([s.prepared[self.name] for s in samples]))
         counts = [s.prepared[self.name].shape[0] for s in samples]
         means = torch.stack([nn.functional.normalize(f.mean(dim=0), dim=-1) for f in torch.split(emb, counts)])
         with torch.inference_mode():

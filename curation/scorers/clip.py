@@ -58,11 +58,13 @@ def trimmed_text_context(model: torch.nn.Module, tokens: torch.Tensor) -> Iterat
         model.positional_embedding, model.attn_mask = positional, mask
 
 
-class ClipScorer(Scorer):
-    """open_clip similarity and embeddings; see the module docstring."""
+class OpenClipScorer(Scorer):
+    """Base of the scorers that run an open_clip model on keyframes (clip, zeroshot, aesthetic).
 
-    name = "clip"
-    version = "1"
+    `load()` gets the model once (shared per spec by `load_clip`) with the autocast dtype its precision gives
+    on the model's device, then calls `_loaded()`; frames go through the model's eval transform in the workers.
+    """
+
     needs_frames = True
 
     def __init__(self, spec: ClipModelSpec = ClipModelSpec(), precision: str = "auto"):
@@ -77,17 +79,21 @@ class ClipScorer(Scorer):
     def load(self) -> None:
         """Load the model once (raises GristmillError for a bad device, model or missing weights)."""
         if self.clip is None:
-            self.clip = load_clip(self.spec)
-            self._dtype = autocast_dtype(self.precision, self.clip.device)
+            clip = load_clip(self.spec)
+            self._dtype = autocast_dtype(self.precision, clip.device)
+            self.clip = clip
+            try:
+                self._loaded()
+            except BaseException:
+                self.clip = None  # not loaded: a later load() starts again
+                raise
+
+    def _loaded(self) -> None:
+        """Work that needs the model, done once after it loads (nothing by default)."""
 
     @property
     def model_id(self) -> str | None:
         return self.clip.model_id if self.clip else None
-
-    def outputs(self) -> list[Output]:
-        self._require_loaded()
-        folder = ("embeddings", model_slug(self.clip.model_id))
-        return super().outputs() + [Output(folder, embedding_schema(self.clip.embed_dim), keep_failed=False)]
 
     def preparer(self):
         self._require_loaded()
@@ -95,7 +101,29 @@ class ClipScorer(Scorer):
 
     def _require_loaded(self) -> None:
         if self.clip is None:
-            raise RuntimeError("ClipScorer.load() must run before the scorer is used")
+            raise RuntimeError(f"{type(self).__name__}.load() must run before the scorer is used")
+
+    def _autocast(self):
+        """The autocast context of the scorer's precision on the model's device (none for fp32)."""
+        return torch.autocast(self.clip.device.type, dtype=self._dtype) if self._dtype else nullcontext()
+
+    def _image_embeddings(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised float32 CPU embeddings of preprocessed images (N, 3, H, W)."""
+        with torch.inference_mode(), self._autocast():
+            emb = self.clip.model.encode_image(images.to(self.clip.device, non_blocking=True)).float()
+        return torch.nn.functional.normalize(emb, dim=-1).cpu()
+
+
+class ClipScorer(OpenClipScorer):
+    """open_clip similarity and embeddings; see the module docstring."""
+
+    name = "clip"
+    version = "1"
+
+    def outputs(self) -> list[Output]:
+        self._require_loaded()
+        folder = ("embeddings", model_slug(self.clip.model_id))
+        return super().outputs() + [Output(folder, embedding_schema(self.clip.embed_dim), keep_failed=False)]
 
     def _score(self, samples: list[Sample]) -> list[dict]:
         image_emb, text_emb = self.encode(
@@ -119,14 +147,9 @@ class ClipScorer(Scorer):
     def encode(self, images: torch.Tensor, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """L2-normalised float32 CPU embeddings of preprocessed images (N, 3, H, W) and of captions."""
         self._require_loaded()
-        clip = self.clip
-        device = clip.device
-        autocast = torch.autocast(device.type, dtype=self._dtype) if self._dtype else nullcontext()
-        with torch.inference_mode(), autocast:
-            image = clip.model.encode_image(images.to(device, non_blocking=True)).float()
-            text = self._encode_text(clip.tokenizer(captions))
-        normalize = torch.nn.functional.normalize
-        return normalize(image, dim=-1).cpu(), normalize(text, dim=-1).cpu()
+        with torch.inference_mode(), self._autocast():
+            text = self._encode_text(self.clip.tokenizer(captions))
+        return self._image_embeddings(images), torch.nn.functional.normalize(text, dim=-1).cpu()
 
     def _encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """Text features in input order, encoded in chunks of similar length, each cut to its longest caption."""

@@ -12,15 +12,13 @@ so a changed prompt set counts as a different model and resume rescores.
 """
 import hashlib
 import json
-from contextlib import nullcontext
-from functools import partial
 
 import torch
 
 from curation.errors import GristmillError
-from curation.models import ClipModelSpec, LoadedClip, autocast_dtype, check_clip_spec, load_clip
-from curation.scorers.base import Sample, Scorer
-from curation.scorers.clip import frames_to_tensor
+from curation.models import ClipModelSpec
+from curation.scorers.base import Sample
+from curation.scorers.clip import OpenClipScorer
 
 # label -> (prompt for yes, prompt for no); the labels are the `p_<label>` columns.
 DEFAULT_PROMPTS: dict[str, tuple[str, str]] = {
@@ -48,35 +46,25 @@ def prompts_json(prompts: dict[str, tuple[str, str]]) -> str:
     return json.dumps({label: list(pair) for label, pair in prompts.items()}, sort_keys=True)
 
 
-class ZeroShotScorer(Scorer):
+class ZeroShotScorer(OpenClipScorer):
     """CLIP prompt-pair probabilities; see the module docstring."""
 
     name = "zeroshot"
     version = "1"
-    needs_frames = True
 
     def __init__(self, spec: ClipModelSpec = ClipModelSpec(), precision: str = "auto",
                  prompts: dict[str, list[str] | tuple[str, str]] | None = None):
-        self.spec = spec
-        self.precision = precision
+        super().__init__(spec, precision)
         self.prompts = check_prompts(prompts or DEFAULT_PROMPTS)
         self.prompts_json = prompts_json(self.prompts)
-        self.clip: LoadedClip | None = None
-        self._dtype: torch.dtype | None = None
         self._prompt_emb: torch.Tensor | None = None  # (labels, 2, dim), L2-normalised
 
-    def check(self) -> None:
-        check_clip_spec(self.spec)
-
-    def load(self) -> None:
-        """Load the model once and embed the prompts (GristmillError for a bad device, model or weights)."""
-        if self.clip is None:
-            self.clip = load_clip(self.spec)
-            self._dtype = autocast_dtype(self.precision, self.clip.device)
-            texts = [p for pair in self.prompts.values() for p in pair]
-            with torch.inference_mode(), self._autocast():
-                emb = self.clip.model.encode_text(self.clip.tokenizer(texts).to(self.clip.device)).float()
-            self._prompt_emb = torch.nn.functional.normalize(emb, dim=-1).cpu().reshape(len(self.prompts), 2, -1)
+    def _loaded(self) -> None:
+        """Embed the prompts once."""
+        texts = [p for pair in self.prompts.values() for p in pair]
+        with torch.inference_mode(), self._autocast():
+            emb = self.clip.model.encode_text(self.clip.tokenizer(texts).to(self.clip.device)).float()
+        self._prompt_emb = torch.nn.functional.normalize(emb, dim=-1).cpu().reshape(len(self.prompts), 2, -1)
 
     @property
     def model_id(self) -> str | None:
@@ -84,23 +72,9 @@ class ZeroShotScorer(Scorer):
             return None
         return f"{self.clip.model_id}#prompts-{hashlib.sha256(self.prompts_json.encode()).hexdigest()[:12]}"
 
-    def preparer(self):
-        self._require_loaded()
-        return partial(frames_to_tensor, transform=self.clip.preprocess)
-
-    def _require_loaded(self) -> None:
-        if self.clip is None:
-            raise RuntimeError("ZeroShotScorer.load() must run before the scorer is used")
-
-    def _autocast(self):
-        return torch.autocast(self.clip.device.type, dtype=self._dtype) if self._dtype else nullcontext()
-
     def _score(self, samples: list[Sample]) -> list[dict]:
-        images = torch.cat([s.prepared[self.name] for s in samples])
-        with torch.inference_mode(), self._autocast():
-            emb = self.clip.model.encode_image(images.to(self.clip.device)).float()
-            scale = float(self.clip.model.logit_scale.exp())
-        emb = torch.nn.functional.normalize(emb, dim=-1).cpu()
+        emb = self._image_embeddings(torch.cat([s.prepared[self.name] for s in samples]))
+        scale = float(self.clip.model.logit_scale.detach().exp())
         counts = [s.prepared[self.name].shape[0] for s in samples]
         means = torch.stack([torch.nn.functional.normalize(f.mean(dim=0), dim=-1) for f in torch.split(emb, counts)])
         probs = label_probabilities(means, self._prompt_emb, scale)
