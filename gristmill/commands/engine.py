@@ -76,16 +76,15 @@ def _side(side: dict | None, word: str) -> str:
 
 def print_status(status: dict) -> None:
     """The one-screen status of `gristmill engine status`."""
+    from curation.engine.summary import model_summary
+
     console.print(f"[bold]{status['workspace']}[/]: stage [bold]{status['stage']}[/], "
                   f"{status['human_decisions']} human decisions")
     model = status["model"]
     if model is None:
         console.print("no model yet: review samples, then `gristmill engine train`")
     else:
-        q = model["quality"]
-        console.print(f"model {model['version']}: {model['n_decisions']} training decisions "
-                      f"({model['decisions_since']} since), held-out AUC {q['auc']:.3f}, Brier {q['brier']:.3f}, "
-                      f"accuracy {q['accuracy']:.1%}")
+        console.print(model_summary(model))
         console.print(f"target precision {status['target_precision']:.1%}: met by the lower end of each side's "
                       "confidence interval")
         for word in ("accept", "reject"):

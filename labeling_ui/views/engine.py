@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from curation.engine.summary import model_summary
 from curation.errors import GristmillError
 from labeling_ui import state
 
@@ -67,10 +68,7 @@ def main() -> None:
     if model is None:
         st.info("No model yet: review samples (the flagged queue offers a diverse first pick), then train.")
     else:
-        q = model["quality"]
-        st.write(f"Model **{model['version']}**: trained on {model['n_decisions']:,} human decisions "
-                 f"({model['decisions_since']:,} since); held-out AUC {q['auc']:.3f}, Brier {q['brier']:.3f}, "
-                 f"accuracy {q['accuracy']:.1%}")
+        st.write(model_summary(model))
         _thresholds(status)
     queues = status["queues"]
     st.subheader("Queues")
