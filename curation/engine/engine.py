@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import sklearn
 
 from curation.catalog import Catalog
 from curation.engine import audit, model, routing, stages, store
@@ -134,21 +135,22 @@ class Engine:
             raise EngineError(missing)
         spec = FeatureSpec.fit(samples, cfg.embedding_components, cfg.seed)
         features = spec.transform(samples)
-        fitted, heldout_p = model.fit(features[rows], labels, cfg.cv_folds, cfg.regularization, cfg.seed)
+        settings = model.TreeSettings(cfg.trees, cfg.learning_rate, cfg.min_leaf, cfg.l2_regularization)
+        fitted, heldout_p = model.fit(features[rows], labels, cfg.cv_folds, settings, cfg.seed)
         quality = model.quality(labels, heldout_p)
         undecided = np.ones(len(samples.ids), dtype=bool)
         undecided[rows] = False
         thresholds = choose(heldout_p, labels, fitted.predict(features[undecided]), cfg.target_precision,
                             cfg.min_support, cfg.confidence)
-        arrays = dict(spec.arrays(), weights=fitted.weights,
-                      calibration=np.array([fitted.bias, fitted.platt_slope, fitted.platt_intercept]))
-        digest = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays.values())).hexdigest()
+        arrays = dict(spec.arrays(), calibration=np.array([fitted.platt_slope, fitted.platt_intercept]))
+        digest = _training_digest(arrays, samples.ids[rows], labels, cfg)
         meta = {"trained_at_us": _now_us(), "hash": digest, "n_decisions": len(rows), "quality": asdict(quality),
                 "thresholds": asdict(thresholds), "config": cfg.model_dump(), "features": spec.names(),
-                "score_columns": spec.score_names, "embedding_model": samples.embedding_model}
+                "score_columns": spec.score_names, "embedding_model": samples.embedding_model,
+                "sklearn": sklearn.__version__}
         heldout = pa.table({"sample_id": pa.array(samples.ids[rows], pa.string()), "label": labels,
                             "p": heldout_p})
-        version = store.save_model(self.workspace, arrays, meta, heldout)
+        version = store.save_model(self.workspace, fitted.save, arrays, meta, heldout)
         return TrainReport(version, quality, thresholds, self.route())
 
     def maybe_retrain(self) -> TrainReport | None:
@@ -162,9 +164,9 @@ class Engine:
 
     def _model(self, version: str) -> tuple[str, FeatureSpec, model.QualityModel, dict]:
         if self._loaded is None or self._loaded[0] != version:
-            arrays, meta = store.load_model(self.workspace, version)
-            bias, slope, intercept = arrays["calibration"]
-            fitted = model.QualityModel(arrays["weights"], float(bias), float(slope), float(intercept))
+            trees, arrays, meta = store.load_model(self.workspace, version)
+            slope, intercept = arrays["calibration"]
+            fitted = model.QualityModel.load(trees, float(slope), float(intercept))
             self._loaded = (version, FeatureSpec.from_arrays(arrays, meta["score_columns"]), fitted, meta)
         return self._loaded
 
@@ -321,6 +323,17 @@ class Engine:
             "human_per_1000_curated": stages.per_thousand(now["n_human"], now["n_curated"]),
             "history": stages.history(snapshots),
         }
+
+
+def _training_digest(arrays: dict[str, np.ndarray], ids: np.ndarray, labels: np.ndarray, cfg: EngineConfig) -> str:
+    """Identity of a model version: what it was trained on and how (training is deterministic for a given
+    scikit-learn version, which the digest includes)."""
+    h = hashlib.sha256(json.dumps([cfg.model_dump(), sklearn.__version__], sort_keys=True).encode())
+    for a in arrays.values():
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update("\n".join(ids.tolist()).encode())
+    h.update(np.packbits(labels).tobytes())
+    return h.hexdigest()
 
 
 def _thresholds(saved: dict) -> Thresholds:

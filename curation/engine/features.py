@@ -2,12 +2,13 @@
 
 `load_samples` reads the raw inputs (one row per successful sample with an embedding, sorted by
 sample_id); `FeatureSpec` turns them into the model's matrix: the embedding's leading principal components
-(whitened) and every score standardised, with a 0/1 missing-value column for each score that has gaps.
+(whitened) and every score that has any value, standardised, missing values left as NaN (the trees route
+them on their own). A score column with no value at all (a scorer that did not run on these samples) is
+left out, and a spec picks its columns by name: a scorer run later does not break a saved model.
 The spec is fitted on all samples (no labels involved) and saved with each model version.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +90,6 @@ class FeatureSpec:
     components: np.ndarray     # (dim, c) principal directions, columns scaled to unit variance (whitening)
     score_mean: np.ndarray     # (n_scores,)
     score_std: np.ndarray      # (n_scores,)
-    missing: np.ndarray        # (n_scores,) bool: this score gets a missing-value column
     score_names: list[str]
 
     @classmethod
@@ -104,41 +104,38 @@ class FeatureSpec:
         values, vectors = np.linalg.eigh(centred.T @ centred / max(len(rows) - 1, 1))
         order = np.argsort(values)[::-1][:min(components, rows.shape[1])]
         scale = np.sqrt(np.maximum(values[order], 1e-12))
-        scores = samples.scores
-        with warnings.catch_warnings():  # an all-missing score column has no mean: it standardises to 0
-            warnings.simplefilter("ignore", RuntimeWarning)
-            score_mean = np.nan_to_num(np.nanmean(scores, axis=0))
-            score_std = np.nan_to_num(np.nanstd(scores, axis=0))
+        present = ~np.isnan(samples.scores).all(axis=0)
+        scores = samples.scores[:, present]
+        score_std = np.nanstd(scores, axis=0)
         score_std = np.where(score_std > 0, score_std, 1.0)
-        return cls(mean.astype(np.float32), (vectors[:, order] / scale).astype(np.float32), score_mean, score_std,
-                   np.isnan(scores).any(axis=0), list(samples.score_names))
+        return cls(mean.astype(np.float32), (vectors[:, order] / scale).astype(np.float32),
+                   np.nanmean(scores, axis=0), score_std, [n for n, p in zip(samples.score_names, present) if p])
 
     def embed(self, embeddings: np.ndarray) -> np.ndarray:
         """The whitened principal-component coordinates of embeddings (n, c)."""
         return (embeddings - self.mean) @ self.components
 
     def transform(self, samples: Samples) -> np.ndarray:
-        """The model's feature matrix (n, c + n_scores + n_missing_columns), float64."""
-        if samples.score_names != self.score_names:
-            raise EngineError(f"the model was trained on scores {self.score_names}; the workspace now has "
-                              f"{samples.score_names}: train a new version")
-        scores = (samples.scores - self.score_mean) / self.score_std
-        gaps = np.isnan(scores)
-        return np.hstack([self.embed(samples.embeddings).astype(np.float64), np.where(gaps, 0.0, scores),
-                          gaps[:, self.missing].astype(np.float64)])
+        """The model's feature matrix (n, c + n_scores), float64; NaN where a score is missing."""
+        gone = [n for n in self.score_names if n not in samples.score_names]
+        if gone:
+            raise EngineError(f"the model was trained on scores {gone} that the workspace no longer has: "
+                              "train a new version")
+        columns = [samples.score_names.index(n) for n in self.score_names]
+        scores = (samples.scores[:, columns] - self.score_mean) / self.score_std
+        return np.hstack([self.embed(samples.embeddings).astype(np.float64), scores])
 
     def names(self) -> list[str]:
         """Column names of `transform`'s matrix."""
-        return ([f"pc{i}" for i in range(self.components.shape[1])] + self.score_names
-                + [f"missing:{n}" for n, m in zip(self.score_names, self.missing) if m])
+        return [f"pc{i}" for i in range(self.components.shape[1])] + self.score_names
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The spec as arrays, for saving."""
         return {"feat_mean": self.mean, "feat_components": self.components, "feat_score_mean": self.score_mean,
-                "feat_score_std": self.score_std, "feat_missing": self.missing}
+                "feat_score_std": self.score_std}
 
     @classmethod
     def from_arrays(cls, arrays, score_names: list[str]) -> "FeatureSpec":
         """The spec saved by `arrays`."""
         return cls(arrays["feat_mean"], arrays["feat_components"], arrays["feat_score_mean"],
-                   arrays["feat_score_std"], arrays["feat_missing"].astype(bool), list(score_names))
+                   arrays["feat_score_std"], list(score_names))

@@ -2,9 +2,9 @@
 
     engine/config.yaml                 EngineConfig (optional)
     engine/CURRENT                     the current model version, e.g. 'v0003'
-    engine/models/<version>/           model.npz (weights, calibration, feature spec), model.json (metadata:
-                                       training decisions, quality, thresholds, config), heldout.parquet
-                                       (sample_id, label, out-of-fold probability)
+    engine/models/<version>/           model.skops (the boosted trees), model.npz (calibration, feature spec),
+                                       model.json (metadata: training decisions, quality, thresholds, config),
+                                       heldout.parquet (sample_id, label, out-of-fold probability)
     engine/routes/<run>.parquet        one routing run: sample_id, p, route, audit, version, routed_at
     engine/routes/<run>.json           its summary: version, stage, counts, audit agreement
     engine/resumes/<ts>.json           an operator resumed automatic decisions after an audit stop
@@ -18,6 +18,7 @@ import json
 import os
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +32,7 @@ MODELS = "models"
 ROUTES = "routes"
 RESUMES = "resumes"
 CURRENT = "CURRENT"
+TREES = "model.skops"
 
 
 def _create(path: Path, write) -> Path:
@@ -61,14 +63,17 @@ def current_version(ws: Workspace) -> str | None:
     return pointer.read_text().strip() if pointer.is_file() else None
 
 
-def save_model(ws: Workspace, arrays: dict[str, np.ndarray], meta: dict, heldout: pa.Table) -> str:
-    """Save a new model version (the next number) and make it current; return the version."""
+def save_model(ws: Workspace, trees: Callable[[Path], None], arrays: dict[str, np.ndarray], meta: dict,
+               heldout: pa.Table) -> str:
+    """Save a new model version (the next number; `trees(path)` writes model.skops) and make it current;
+    return the version."""
     folder = ws.path(ENGINE, MODELS)
     folder.mkdir(parents=True, exist_ok=True)
     existing = versions(ws)
     version = f"v{int(existing[-1][1:]) + 1 if existing else 1:04d}"
     tmp = folder / f".{version}.tmp-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
+    trees(tmp / TREES)
     np.savez(tmp / "model.npz", **arrays)
     write_json(dict(meta, version=version), tmp / "model.json")
     pq.write_table(heldout, tmp / "heldout.parquet")
@@ -83,14 +88,14 @@ def save_model(ws: Workspace, arrays: dict[str, np.ndarray], meta: dict, heldout
     return version
 
 
-def load_model(ws: Workspace, version: str) -> tuple[dict[str, np.ndarray], dict]:
-    """The arrays and metadata of a saved model version."""
+def load_model(ws: Workspace, version: str) -> tuple[Path, dict[str, np.ndarray], dict]:
+    """The trees' file, the arrays and the metadata of a saved model version."""
     folder = ws.path(ENGINE, MODELS, version)
     if not folder.is_dir():
         raise EngineError(f"no engine model {version} in {ws.root}")
     with np.load(folder / "model.npz") as data:
         arrays = {k: data[k] for k in data.files}
-    return arrays, json.loads((folder / "model.json").read_text())
+    return folder / TREES, arrays, json.loads((folder / "model.json").read_text())
 
 
 def route_runs(ws: Workspace) -> list[dict]:
