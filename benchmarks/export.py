@@ -1,8 +1,13 @@
 """Export throughput vs a bare pyarrow write of the same shards to the same disk.
 
-Builds a workspace of noise JPEGs (incompressible, like real photos; about 275 KB each), all kept, and
-exports it once as a warm-up, which also gives every shard's rows and row groups. Then it alternates
-`--repeats` rounds of:
+Builds a workspace of `--images` samples (default 12,000: about 3.3 GB, 7 shards), all kept, whose media
+are noise JPEGs (incompressible, like real photos; about 275 KB each), `DISTINCT` of them used in turn
+(media are stored uncompressed, so repeats cost what distinct images cost; encoding 12,000 would take
+minutes), and exports it once as a warm-up, which also gives every shard's rows and row groups. The size
+matters: an export has fixed work (the DuckDB selection, manifest, journal, about 0.15-0.2 s here) that
+a bare write of in-memory rows has not, and a 1 GB export would mostly measure that; real releases run
+to tens of gigabytes. Then it runs
+`--repeats` rounds (each starting with the next side in turn) of:
 - gristmill (warm): `export()` to a fresh folder (DuckDB selection, reading media from the shard tars,
   zstd Parquet shards, sha256 of every file, fsync + rename, journal, manifest) with the shard tars in the
   page cache, as the baseline's rows are in memory;
@@ -47,23 +52,33 @@ from pipelines.export.parquet_writer import writer_options  # noqa: E402
 from schemas import DECISIONS  # noqa: E402
 
 TARGET = 0.8
+DISTINCT = 1000
 SIDES = ("gristmill", "gristmill_cold", "baseline", "baseline_unsynced")
 
 
+def noise_jpegs(n: int, seed: int = 0) -> list[bytes]:
+    """n distinct noise JPEGs (640x480, quality 90)."""
+    rng = np.random.default_rng(seed)
+    jpegs = []
+    for _ in range(n):
+        buf = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(buf, "JPEG", quality=90)
+        jpegs.append(buf.getvalue())
+    return jpegs
+
+
 def build_workspace(root: Path, n_images: int, per_shard: int = 500) -> Workspace:
-    """A workspace of `n_images` distinct noise JPEGs (640x480, quality 90), every one kept."""
+    """A workspace of `n_images` samples with noise-JPEG media (DISTINCT images in turn), every one kept."""
     ws = Workspace.init(root)
-    rng = np.random.default_rng(0)
+    jpegs = noise_jpegs(min(DISTINCT, n_images))
     ids = []
     for start in range(0, n_images, per_shard):
         writer = ShardWriter(ws.root, shard_name(start // per_shard))
         for i in range(start, min(start + per_shard, n_images)):
-            buf = io.BytesIO()
-            Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(buf, "JPEG", quality=90)
             url, caption = f"http://bench.test/{i}.jpg", f"noise picture number {i}"
             ids.append(sample_id(url, caption))
             writer.add(dict(sample_id=ids[-1], url=url, caption=caption, media_type="image", status="success",
-                            width=640, height=480, mime_type="image/jpeg"), media=buf.getvalue(), ext="jpg")
+                            width=640, height=480, mime_type="image/jpeg"), media=jpegs[i % len(jpegs)], ext="jpg")
         writer.commit()
     rows = [dict(sample_id=sid, kept=True, reason=None, reasons=[], source="recipe", recipe_name="bench",
                  recipe_hash="0", versions="{}") for sid in ids]
@@ -142,8 +157,10 @@ def measure(root: Path, n_images: int, repeats: int) -> dict:
         "baseline_unsynced": (lambda: None, lambda: write_baseline(shards, out, durable=False)),
     }
     runs: dict[str, list[tuple[float, float]]] = {side: [] for side in SIDES}
-    for _ in range(repeats):
-        for side, (prepare, run) in sides.items():
+    for r in range(repeats):  # each round starts with another side: a disk that slows down over the
+        order = list(sides)    # rounds (burst credits, writeback) weighs on every side alike
+        for side in order[r % len(order):] + order[:r % len(order)]:
+            prepare, run = sides[side]
             runs[side].append(_timed(prepare, run, out))
     mb_s = {side: max(r[0] for r in values) for side, values in runs.items()}
     cpu = {side: min(r[1] for r in values) for side, values in runs.items()}
@@ -171,7 +188,8 @@ def measure(root: Path, n_images: int, repeats: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=4000, help="JPEGs in the workspace (default 4000, ~1.1 GB)")
+    parser.add_argument("--images", type=int, default=12_000,
+                        help="samples in the workspace (default 12,000, ~3.3 GB)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each side; the best counts (default 5)")
     parser.add_argument("--dir", help="scratch folder on the disk to measure (default: the system temp folder)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

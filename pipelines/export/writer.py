@@ -24,7 +24,7 @@ from pipelines.export.hashing import TailHasher
 from curation.atomic import temporary_path
 from pipelines.export.journal import FOLDERS, Journal, inside
 from pipelines.export.media import MediaReader
-from pipelines.export.parquet_writer import ParquetShard
+from pipelines.export.parquet_writer import LAYOUT_VERSION, ParquetShard
 from pipelines.export.plan import ShardPlan
 from pipelines.export.schema import MEDIA
 from pipelines.export.webdataset_writer import TarShard
@@ -149,7 +149,7 @@ def plan_digest(plan: ShardPlan, media_mode: str) -> str:
     """Fingerprint of what a shard will contain: its rows (without media), row groups and writer versions."""
     h = hashlib.sha256(json.dumps({
         "media": media_mode, "stem": plan.stem(), "row_groups": plan.row_groups,
-        "gristmill": __version__, "pyarrow": pa.__version__,
+        "gristmill": __version__, "pyarrow": pa.__version__, "layout": LAYOUT_VERSION,
     }, sort_keys=True).encode())
     sink = pa.BufferOutputStream()
     pq.write_table(plan.rows, sink, compression="none", use_dictionary=False, write_statistics=False)
