@@ -7,9 +7,10 @@ of the time; every decision goes through the review log (curation.reviews.Review
 
 Three strategies:
 - engine: the data engine. `Engine.queue` picks what the reviewer sees (pending audits, then flagged
-  samples by uncertainty with diversity, interleaved with random calibration picks; a diverse cold-start
-  sample before the first model), the model retrains every `--retrain-every` decisions and auto-decides
-  where its thresholds allow;
+  samples by uncertainty with diversity, interleaved with calibration picks drawn at random within the
+  probability bins human decisions cover least; a diverse cold-start sample before the first model), the
+  model (gradient-boosted trees) retrains every `--retrain-every` decisions and auto-decides where its
+  thresholds allow;
 - manual: reviewing in random order with no model, today's practice: the kept set is what the
   reviewer accepted. This is the issue's baseline, and the target ratio is measured against it;
 - random: the same engine (model, thresholds, audits, retraining) but the reviewer takes undecided samples

@@ -43,7 +43,8 @@ class EngineConfig(BaseModel):
     uncertain_pool: int = Field(5, ge=1, description="a review batch of k is picked for diversity from the "
                                                      "pool*k most uncertain flagged samples")
     calibration_share: float = Field(0.5, ge=0, lt=1, description=(
-        "share of a review batch (after pending audits) given to undecided samples drawn at random, so that "
+        "share of a review batch (after pending audits) given to undecided samples drawn at random within the "
+        "probability bins that human decisions cover least, so that "
         "the held-out precision estimate has human decisions where the model is confident, not only near 1/2 "
         "(the thresholds' lower confidence bound needs them: half the reviews teach, half verify)"))
     seed: int = 0

@@ -243,8 +243,9 @@ class Engine:
 
     def queue(self, k: int) -> list[QueueItem]:
         """The next k samples for humans: pending audits first, then flagged samples by uncertainty with
-        diversity, interleaved with a `calibration_share` of undecided samples drawn at random (the held-out
-        decisions that thresholds are estimated on must cover the confident ranges too); before any routing
+        diversity, interleaved with a `calibration_share` of undecided samples drawn at random within the
+        probability bins that human decisions cover least (the held-out decisions that thresholds are
+        estimated on must cover the confident ranges too; routing.calibration_draw); before any routing
         run, a diverse sample of undecided samples (cold start). Fewer than k when few are flagged."""
         samples = self.samples()
         human = self.human_decisions()
@@ -278,7 +279,7 @@ class Engine:
         calibration = min(calibration, round(len(picked) * share / (1 - share)))  # few flagged: fewer draws
         pool = np.setdiff1d(np.flatnonzero(undecided), np.concatenate([picked, rows[pending]]))
         rng = np.random.default_rng(self.config.seed + human.num_rows)
-        drawn = rng.choice(pool, min(len(pool), calibration), replace=False)
+        drawn = pool[routing.calibration_draw(p[pool], p[~undecided], calibration, rng)]
 
         def item(row: int, kind: str) -> QueueItem:
             return QueueItem(samples.ids[row], kind, float(p[row]), "accept" if p[row] >= 0.5 else "reject")

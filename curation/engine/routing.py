@@ -6,8 +6,9 @@ agreement with the engine is what the stop rule watches (curation.engine.audit).
 
 A review batch of k flagged samples takes the `pool * k` most uncertain ones (probability closest to 1/2)
 and picks k of them by greedy farthest-point selection in embedding space, so a batch covers different
-kinds of samples instead of 50 near-identical ones. The engine interleaves them with a few undecided
-samples drawn at random (calibration; see Engine.queue).
+kinds of samples instead of 50 near-identical ones. The engine interleaves them with undecided samples
+drawn at random within probability bins that human decisions cover less than their share of the
+population (calibration; see `calibration_draw` and Engine.queue).
 """
 from __future__ import annotations
 
@@ -70,6 +71,44 @@ def interleave(first: list, second: list) -> list:
     keyed = [((i + 0.5) / len(first), 0, x) for i, x in enumerate(first)]
     keyed += [((j + 0.5) / len(second), 1, x) for j, x in enumerate(second)]
     return [x for *_, x in sorted(keyed, key=lambda t: t[:2])]
+
+
+def calibration_draw(pool_p: np.ndarray, decided_p: np.ndarray, k: int, rng: np.random.Generator,
+                     bins: int = 20) -> np.ndarray:
+    """k row indices of `pool_p` drawn at random within probability bins, so that together with the samples
+    already decided (`decided_p`) each bin holds its population share of human decisions.
+
+    Uncertainty sampling over-fills the middle of the probability range; thresholds are estimated per bin
+    (curation.engine.thresholds), and their confidence interval is narrowest when each bin's share of
+    decisions matches its share of the samples to route. Within a bin every sample is equally likely, so
+    each bin's human accept rate stays unbiased. Bins are quantiles of `pool_p`.
+    """
+    k = min(k, len(pool_p))
+    if k == 0:
+        return np.zeros(0, dtype=int)
+    edges = np.unique(np.quantile(pool_p, np.linspace(0, 1, bins + 1)))
+    where = lambda x: np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)  # noqa: E731
+    pool_bin, n_bins = where(pool_p), len(edges) - 1
+    population = np.bincount(pool_bin, minlength=n_bins)
+    have = np.bincount(where(decided_p), minlength=n_bins)
+    deficit = np.maximum(population / population.sum() * (len(decided_p) + k) - have, 0.0)
+    want = np.minimum(_largest_remainder(deficit, k), population)
+    short = k - want.sum()  # bins that ran out of samples: the rest at random from what is left
+    picked = [rng.choice(np.flatnonzero(pool_bin == b), n, replace=False) for b, n in enumerate(want) if n]
+    chosen = np.concatenate(picked) if picked else np.zeros(0, dtype=int)
+    if short:
+        rest = np.setdiff1d(np.arange(len(pool_p)), chosen)
+        chosen = np.concatenate([chosen, rng.choice(rest, short, replace=False)])
+    return chosen
+
+
+def _largest_remainder(weights: np.ndarray, k: int) -> np.ndarray:
+    """k whole units split in proportion to `weights` (all-zero weights: evenly)."""
+    weights = weights if weights.sum() > 0 else np.ones(len(weights))
+    exact = weights / weights.sum() * k
+    whole = np.floor(exact).astype(int)
+    whole[np.argsort(-(exact - whole), kind="stable")[: k - whole.sum()]] += 1
+    return whole
 
 
 def review_batch(candidates: np.ndarray, uncertainty: np.ndarray, points: np.ndarray, k: int, pool: int) -> np.ndarray:
