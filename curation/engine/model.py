@@ -26,6 +26,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from curation.engine.config import EngineError
+
 
 @dataclass
 class Quality:
@@ -72,11 +74,12 @@ class QualityModel:
     @classmethod
     def load(cls, path: Path, platt_slope: float, platt_intercept: float) -> "QualityModel":
         """The model saved at `path` with its calibration."""
-        trusted = skops.io.get_untrusted_types(file=path)
-        unexpected = [t for t in trusted if not t.startswith("sklearn.")]
+        listed = skops.io.get_untrusted_types(file=path)
+        unexpected = [t for t in listed if not t.startswith("sklearn.")]
         if unexpected:
-            raise ValueError(f"{path} holds types other than scikit-learn's: {unexpected}")
-        return cls(skops.io.load(path, trusted=trusted), platt_slope, platt_intercept)
+            raise EngineError(f"{path} holds types other than scikit-learn's ({', '.join(unexpected)}): "
+                              "refusing to load it")
+        return cls(skops.io.load(path, trusted=listed), platt_slope, platt_intercept)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

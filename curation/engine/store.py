@@ -93,6 +93,9 @@ def load_model(ws: Workspace, version: str) -> tuple[Path, dict[str, np.ndarray]
     folder = ws.path(ENGINE, MODELS, version)
     if not folder.is_dir():
         raise EngineError(f"no engine model {version} in {ws.root}")
+    if not (folder / TREES).is_file():
+        raise EngineError(f"engine model {version} in {ws.root} has no {TREES} (saved by an older gristmill, "
+                          "whose model was linear): `gristmill engine train` makes a new version")
     with np.load(folder / "model.npz") as data:
         arrays = {k: data[k] for k in data.files}
     return folder / TREES, arrays, json.loads((folder / "model.json").read_text())

@@ -6,7 +6,7 @@ import skops.io
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from curation.engine import Engine, EngineConfig
+from curation.engine import Engine, EngineConfig, EngineError, store
 from curation.engine.features import FeatureSpec
 from curation.engine.model import QualityModel, TreeSettings, fit
 from tests.engine.conftest import review_random
@@ -55,7 +55,7 @@ class Foreign:
 
 def test_a_model_file_with_foreign_types_is_refused(tmp_path):
     skops.io.dump({"payload": Foreign()}, tmp_path / "model.skops")
-    with pytest.raises(ValueError, match="other than scikit-learn's"):
+    with pytest.raises(EngineError, match="other than scikit-learn's.*Foreign"):
         QualityModel.load(tmp_path / "model.skops", 1.0, 0.0)
 
 
@@ -71,3 +71,11 @@ def test_features_skip_empty_scores_and_survive_a_new_scorer(corpus, reviewer):
     samples.score_names.insert(0, "new.score")
     samples.scores = np.hstack([np.ones((len(samples.ids), 1)), samples.scores])
     np.testing.assert_array_equal(spec.transform(samples), before)
+
+
+def test_a_model_saved_before_the_trees_is_a_clear_error(corpus, reviewer):
+    review_random(corpus, reviewer, 150)
+    Engine(corpus.workspace, EngineConfig()).train()
+    store.load_model(corpus.workspace, "v0001")[0].unlink()  # as an older gristmill left it
+    with pytest.raises(EngineError, match="v0001 .* has no model.skops .*gristmill engine train"):
+        Engine(corpus.workspace, EngineConfig()).probabilities()
