@@ -17,7 +17,7 @@ import hashlib
 import numpy as np
 import pyarrow as pa
 
-from curation.engine.thresholds import Thresholds
+from curation.engine.thresholds import Thresholds, bin_of
 
 ACCEPT, REJECT, FLAG = "accept", "reject", "flag"
 ROUTES = pa.schema([
@@ -87,10 +87,9 @@ def calibration_draw(pool_p: np.ndarray, decided_p: np.ndarray, k: int, rng: np.
     if k == 0:
         return np.zeros(0, dtype=int)
     edges = np.unique(np.quantile(pool_p, np.linspace(0, 1, bins + 1)))
-    where = lambda x: np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)  # noqa: E731
-    pool_bin, n_bins = where(pool_p), len(edges) - 1
+    pool_bin, n_bins = bin_of(edges, pool_p), len(edges) - 1
     population = np.bincount(pool_bin, minlength=n_bins)
-    have = np.bincount(where(decided_p), minlength=n_bins)
+    have = np.bincount(bin_of(edges, decided_p), minlength=n_bins)
     deficit = np.maximum(population / population.sum() * (len(decided_p) + k) - have, 0.0)
     want = np.minimum(_largest_remainder(deficit, k), population)
     short = k - want.sum()  # bins that ran out of samples: the rest at random from what is left

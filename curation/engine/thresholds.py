@@ -69,6 +69,11 @@ class Thresholds:
     target: float
 
 
+def bin_of(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Index of the bin [edges[i], edges[i+1]) holding each value of x; values outside go to the end bins."""
+    return np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
+
+
 def _estimate(n: np.ndarray, hits: np.ndarray, weight: np.ndarray, confidence: float) -> tuple[float, float, float]:
     """Post-stratified hit rate over bins (held-out n and hits, population weight) and its interval."""
     share = weight / weight.sum()
@@ -104,8 +109,7 @@ def choose(p: np.ndarray, labels: np.ndarray, population: np.ndarray, target: fl
     `p` with human `labels` (True: accept), `population` the probabilities of the samples to route."""
     edges = _edges(p, population, bins, per_bin)
     bins = len(edges) - 1
-    where = lambda x: np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)  # noqa: E731
-    held, pop = where(p), where(population)
+    held, pop = bin_of(edges, p), bin_of(edges, population)
     n = np.bincount(held, minlength=bins).astype(float)
     accepts = np.bincount(held, weights=labels.astype(float), minlength=bins)
     count = np.bincount(pop, minlength=bins).astype(float)
