@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
+from curation import __version__
 from curation import funnel as funnel_mod
 from curation.atomic import atomic_path, write_bytes
 from curation.catalog import CURRENT_DECISIONS, Catalog
@@ -48,6 +49,7 @@ from curation.recipes.model import (
     TopKStep,
     parse_recipe,
 )
+from curation.sql import quote_identifier
 from curation.workspace import Workspace
 from schemas import DECISIONS, conform
 
@@ -192,9 +194,9 @@ def _semantic_groups(catalog: Catalog, step: SemanticDedup, missing: int, col: s
     con = catalog.con
     p = sql.Params()
     rows = con.sql(
-        f"SELECT b.rowid AS rid, e.{sql.quote(col.name)} AS v FROM _base AS b JOIN embeddings AS e "
+        f"SELECT b.rowid AS rid, e.{quote_identifier(col.name)} AS v FROM _base AS b JOIN embeddings AS e "
         f"ON e.sample_id = b.sample_id WHERE b.ok AND e.model_id = {p(sql.embedding_model(step, catalog))} "
-        f"AND e.{sql.quote(col.name)} IS NOT NULL ORDER BY b.sample_id", params=p.values).to_arrow_table()
+        f"AND e.{quote_identifier(col.name)} IS NOT NULL ORDER BY b.sample_id", params=p.values).to_arrow_table()
     con.register("_have", rows.select(["rid"]))
     con.execute(sql.mark_sql(missing, "ok AND rowid NOT IN (SELECT rid FROM _have)"))
     con.unregister("_have")
@@ -220,12 +222,10 @@ def _matrix(column: pa.ChunkedArray) -> np.ndarray:
 
 def _versions(catalog: Catalog, recipe: Recipe, columns: dict[str, sql.Column]) -> dict:
     """gristmill's version and the scorer versions and models of every view the recipe read."""
-    from gristmill import __version__
-
     out: dict = {"gristmill": __version__, "scorers": {}}
     for view in sorted({c.view for c in columns.values()} - {"samples", sql.EXTRA, "embeddings"}):
         rows = catalog.con.execute(
-            f"SELECT DISTINCT scorer_version, model_id FROM {sql.quote(view)} ORDER BY ALL").fetchall()
+            f"SELECT DISTINCT scorer_version, model_id FROM {quote_identifier(view)} ORDER BY ALL").fetchall()
         out["scorers"][view] = [{"scorer_version": v, "model_id": m} for v, m in rows]
     semantic = [s for s in recipe.steps if isinstance(s, SemanticDedup)]
     if semantic:

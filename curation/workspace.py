@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from curation import __version__
 from curation.errors import GristmillError
 from schemas import SCHEMA_VERSION
 
@@ -45,8 +46,6 @@ class Workspace:
     @classmethod
     def init(cls, root: Path, name: str | None = None) -> "Workspace":
         """Create a workspace at `root` (the folder may exist but must not hold another workspace)."""
-        from gristmill import __version__
-
         root = Path(root)
         if (root / CONFIG_NAME).exists():
             raise WorkspaceError(f"{root} is already a gristmill workspace")

@@ -1,2 +1,4 @@
 """gristmill: a data engine for image-text and video-text training corpora."""
-__version__ = "0.1.0"
+from curation import __version__
+
+__all__ = ["__version__"]

@@ -2,20 +2,9 @@
 from rich.console import Console
 from rich.panel import Panel
 
+from curation.placeholders import placeholder_scorers
+
 console = Console(highlight=False)
-
-PLACEHOLDER_MARK = "PLACEHOLDER"
-
-
-def placeholder_scorers(catalog) -> list[str]:
-    """Scorer views holding any score computed with random (placeholder) weights."""
-    found = []
-    for view, columns in catalog.views().items():
-        if "model_id" in columns and view != "embeddings":
-            n = catalog.query(f'SELECT count(*) AS n FROM "{view}" WHERE model_id LIKE ?', [f"%{PLACEHOLDER_MARK}%"])
-            if n.column("n")[0].as_py():
-                found.append(view)
-    return found
 
 
 def warn_placeholders(catalog) -> None:

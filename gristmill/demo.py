@@ -104,7 +104,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     with FixtureServer(web / "media") as server:
         urls = write_url_list(corpus, server, ws.path("reports", "demo-urls.parquet"))
         with _stage(result, "crawl"):
-            crawl(ws.root, CrawlConfig(urls=str(urls), allow_private_network=True, retries=1, backoff=0.2))
+            crawl(ws.root, CrawlConfig(urls=str(urls), allow_private_network=True, retries=1, backoff=0.2), console)
     with _stage(result, "score"):
         score(ws, score_config)
     with _stage(result, "curate"):

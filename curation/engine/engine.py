@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sklearn
 
+from curation import __version__
 from curation.catalog import Catalog
 from curation.engine import audit, model, routing, stages, store
 from curation.engine.config import EngineConfig, EngineError, load_config
@@ -344,8 +345,6 @@ def _thresholds(saved: dict) -> Thresholds:
 
 def _decisions(table: pa.Table, meta: dict, run: str) -> pa.Table:
     """DECISIONS rows (source 'engine') of a routing run's automatic decisions."""
-    from gristmill import __version__
-
     auto = table.filter(pc.not_equal(table["route"], routing.FLAG))
     kept = pc.equal(auto["route"], routing.ACCEPT)
     n = auto.num_rows

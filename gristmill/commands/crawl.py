@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gristmill.console import console
     from pipelines.crawl import CrawlConfig, crawl
 
     config = CrawlConfig(
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         beam_args=args.beam_args,
         **{name: getattr(args, name) for name in _FIELD_FLAGS},
     )
-    report = crawl(args.workspace, config)
+    report = crawl(args.workspace, config, console)
     return 0 if report.samples else 1
 
 

@@ -2,9 +2,9 @@
 
 Shard workers publish running counts in hidden `shards/.NNNNN.progress.json` files and final counts in their
 `.done` markers, so the driver can follow any runner whose workers write to the workspace. `ProgressMonitor`
-renders a live line (samples, samples/s, success rate, failures by kind) on a terminal, and a periodic line
-otherwise. `build_report` sums the markers: the report covers every committed shard, and the `*_this_run`
-fields the shards this run crawled.
+renders a live line (samples, samples/s, success rate, failures by kind) on the console it is given when that is
+a terminal, and a periodic line otherwise (the CLI passes its own console). `build_report` sums the markers: the
+report covers every committed shard, and the `*_this_run` fields the shards this run crawled.
 """
 import json
 import time
@@ -13,12 +13,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import BaseModel
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
-
-from gristmill.console import console
 
 PLAIN_LINE_EVERY_S = 10.0
 
@@ -96,20 +94,21 @@ def _failures(counts: Counter, top: int) -> str:
 
 
 class ProgressMonitor:
-    """Follows a running crawl through the workspace's marker and progress files."""
+    """Follows a running crawl through the workspace's marker and progress files; prints to `console`, or
+    nothing when it is None."""
 
-    def __init__(self, shards_dir: Path, done_before: set[str], enabled: bool):
+    def __init__(self, shards_dir: Path, done_before: set[str], console: Console | None):
         self.shards_dir = Path(shards_dir)
         self.done_before = done_before
-        self.enabled = enabled
+        self.console = console
         self.started = time.monotonic()
         self._markers: dict[str, dict] = {}
         self._live: Live | None = None
         self._last_plain = self.started
 
     def __enter__(self) -> "ProgressMonitor":
-        if self.enabled and console.is_terminal:
-            self._live = Live(Text("crawl: starting"), console=console, refresh_per_second=4, transient=True)
+        if self.console is not None and self.console.is_terminal:
+            self._live = Live(Text("crawl: starting"), console=self.console, refresh_per_second=4, transient=True)
             self._live.__enter__()
         return self
 
@@ -130,13 +129,13 @@ class ProgressMonitor:
 
     def update(self) -> None:
         """Refresh the live line (terminal) or print a line every PLAIN_LINE_EVERY_S seconds (logs)."""
-        if not self.enabled:
+        if self.console is None:
             return
         if self._live is not None:
             self._live.update(Text(self.line()))
         elif time.monotonic() - self._last_plain >= PLAIN_LINE_EVERY_S:
             self._last_plain = time.monotonic()
-            console.print(self.line())
+            self.console.print(self.line())
 
 
 def summary(report: CrawlReport, report_path: Path) -> Group:

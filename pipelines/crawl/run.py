@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import fsspec
+from rich.console import Console
 
 from curation.atomic import write_json
 from curation.errors import GristmillError
 from curation.shards import shard_name
 from curation.workspace import CONFIG_NAME, Workspace
-from gristmill.console import console
 from pipelines.crawl.config import CrawlConfig
 from pipelines.crawl.inputs import Columns, InputPart, count_rows, plan_inputs
 from pipelines.crawl.pipeline import DIRECT_RUNNERS, CrawlJob, pipeline_options, run_pipeline
@@ -34,10 +34,12 @@ LAYOUT = "url-hash-ranges/v2"  # how samples map to shards; a workspace pinned w
 REPORT_FILE = "crawl.json"
 
 
-def crawl(workspace: str | Path, config: CrawlConfig) -> CrawlReport:
+def crawl(workspace: str | Path, config: CrawlConfig, console: Console | None = None) -> CrawlReport:
     """Crawl `config.urls` into `workspace` (created when missing or empty) and return the report.
 
-    Raises GristmillError, before any download, for an unusable list or a workspace holding another crawl.
+    With `config.progress`, progress and the final summary go to `console` (the CLI passes its own); without a
+    console nothing is printed. Raises GristmillError, before any download, for an unusable list or a workspace
+    holding another crawl.
     """
     ws = _open_or_create(Path(workspace))
     columns = Columns(config.url_col, config.caption_col, tuple(config.column_names or ()) or None)
@@ -50,14 +52,15 @@ def crawl(workspace: str | Path, config: CrawlConfig) -> CrawlReport:
     job = CrawlJob(parts, columns, config, str(ws.root.resolve()), n_shards)
     pending = [i for i in range(n_shards) if shard_name(i) not in done_before]
     logging.getLogger("apache_beam").setLevel(logging.ERROR)  # workers' start-up chatter; failures still raise
+    out = console if config.progress else None
     started = time.time()
-    with _start(job, pending) as running, ProgressMonitor(shards_dir, done_before, config.progress) as monitor:
+    with _start(job, pending) as running, ProgressMonitor(shards_dir, done_before, out) as monitor:
         while not running.wait(config.progress_interval):
             monitor.update()
     report = build_report(ws.root, config.urls, config.runner, started, done_before)
     report_path = write_json(report.model_dump(), ws.path("reports", REPORT_FILE))
-    if config.progress:
-        console.print(summary(report, report_path))
+    if out is not None:
+        out.print(summary(report, report_path))
     return report
 
 

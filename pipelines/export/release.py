@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from curation import __version__
 from curation.catalog import Catalog
+from curation.placeholders import placeholder_scorers
+from curation.sql import quote_identifier
 from curation.workspace import Workspace
-from gristmill import __version__
-from gristmill.console import placeholder_scorers
 from pipelines.export import manifest as manifest_mod
 from pipelines.export import recipe as recipe_mod
 from pipelines.export.config import ExportConfig, ExportResult
@@ -19,7 +20,7 @@ from pipelines.export.hashing import sha256_file
 from pipelines.export.journal import output_mode, prepare
 from pipelines.export.plan import plan_shards
 from pipelines.export.schema import describe, release_schema
-from pipelines.export.select import PLAN_BYTES, Selection, build_selection, left_out, q, resolve_decisions
+from pipelines.export.select import PLAN_BYTES, Selection, build_selection, left_out, resolve_decisions
 from pipelines.export.select import review_counts, stream
 from pipelines.export.writer import OnShard, ReleaseWriter
 
@@ -109,6 +110,7 @@ def _decisions_info(catalog: Catalog, decisions: Path) -> dict:
 def _scorer_versions(catalog: Catalog, selection: Selection) -> dict[str, list[dict]]:
     """Each exported scorer's distinct (scorer_version, model_id) pairs."""
     return {
-        view: catalog.query(f"SELECT DISTINCT scorer_version, model_id FROM {q(view)} ORDER BY ALL").to_pylist()
+        view: catalog.query(
+            f"SELECT DISTINCT scorer_version, model_id FROM {quote_identifier(view)} ORDER BY ALL").to_pylist()
         for view in selection.scorers
     }

@@ -18,7 +18,7 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gristmill import __version__
+from curation import __version__
 from pipelines.export.config import ExportConfig, ShardRecord
 from pipelines.export.hashing import TailHasher
 from curation.atomic import temporary_path

@@ -18,7 +18,7 @@ def test_progress_line_counts_committed_and_running_shards(tmp_path):
     (shards / "00000.done").write_text(json.dumps(marker({"success": 5}, 5)))  # committed before this run
     (shards / "00001.done").write_text(json.dumps(marker({"success": 3, "http_404": 1}, 4)))
     (shards / ".00002.progress.json").write_text(json.dumps(marker({"success": 1, "timeout": 1}, 2)))
-    line = ProgressMonitor(shards, done_before={"00000"}, enabled=False).line()
+    line = ProgressMonitor(shards, done_before={"00000"}, console=None).line()
     assert line.startswith("crawl: 6 samples, 1 shards committed")
     assert "66.7% ok" in line and "http_404 1" in line and "timeout 1" in line
 

@@ -10,12 +10,12 @@ from PIL import Image
 from curation.catalog import Catalog
 from curation.errors import GristmillError
 from curation.models import ClipModelSpec, load_clip, save_checkpoint
+from curation.placeholders import placeholder_scorers
 from curation.scorers.captioners import END_TOKEN, MIN_TOKENS, START_TOKEN, CocaCaptioner, greedy_tokens
 from curation.scorers.media import decode_video_frames
 from curation.scoring import ScoreConfig, check_model_available, score
 from curation.workspace import Workspace
 from gristmill.cli import main
-from gristmill.console import placeholder_scorers
 from tests.scoring.helpers import corpus_items, media_row, write_shards
 
 

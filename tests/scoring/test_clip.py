@@ -14,11 +14,11 @@ from curation.catalog import Catalog
 from curation.errors import GristmillError
 from curation.models import (ClipModelSpec, cached_weights, check_clip_spec, hub_reachable, load_clip,
                              save_checkpoint)
+from curation.placeholders import placeholder_scorers
 from curation.scorers.clip import TEXT_CHUNK, ClipScorer, model_slug
 from curation.scorers.media import decode_video_frames
 from curation.scoring import ScoreConfig, score
 from curation.workspace import Workspace
-from gristmill.console import placeholder_scorers
 from tests.scoring.helpers import corpus_items, write_shards
 
 
