@@ -1,7 +1,7 @@
 """Scoring throughput: the full `gristmill score` job vs the bare model forward, same device and batch size.
 
 The workspace is built the way a user builds one: the synthetic corpus (`--samples` images) served on
-127.0.0.1 and crawled by `pipelines.crawl` (img2dataset, 256 px JPEGs in shard tars). Then, alternating
+127.0.0.1 and crawled by `pipelines.crawl` (resized by img2dataset to 256 px JPEGs in shard tars). Then, alternating
 `--repeats` times, in alternating order (the best run of each side counts):
 - gristmill: `curation.scoring.score()` with the clip scorer over every shard (`force`): planning, DataLoader
   decode workers reading the tars, JPEG decode and the model transform, batches of `--batch-size`, image and
@@ -34,7 +34,8 @@ import torch  # noqa: E402
 
 from curation.models import autocast_dtype  # noqa: E402
 from curation.scorers.clip import ClipScorer  # noqa: E402
-from curation.scoring import ScoreConfig, ShardStream, committed_units, score  # noqa: E402
+from curation.sample_sources import committed_units  # noqa: E402
+from curation.scoring import ScoreConfig, ShardStream, score  # noqa: E402
 from curation.workspace import Workspace  # noqa: E402
 
 TARGET = 0.9
@@ -44,12 +45,13 @@ def build_workspace(root: Path, n_images: int) -> Workspace:
     """Generate `n_images` synthetic images, serve them on 127.0.0.1 and crawl them into a workspace."""
     from curation.synthetic.corpus import CorpusSpec, generate_corpus
     from curation.synthetic.server import FixtureServer
+    from gristmill.console import console
     from pipelines.crawl import CrawlConfig, crawl
 
     corpus = generate_corpus(root / "web", CorpusSpec(seed=0, n_images=n_images, n_videos=0))
     with FixtureServer(root / "web" / "media") as server:
         urls = corpus.write_url_list(server.base_url, root / "urls.parquet")
-        crawl(root / "ws", CrawlConfig(urls=str(urls), allow_private_network=True, retries=0))
+        crawl(root / "ws", CrawlConfig(urls=str(urls), allow_private_network=True, retries=0), console)
     return Workspace.open(root / "ws")
 
 

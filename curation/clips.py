@@ -15,8 +15,9 @@ Storage, for crawl shard NNNNN (only its successful `media_type = 'video'` sampl
                                 no_frames, internal_error) and one per stored clip
     clips/NNNNN.done            commit marker, written last: counts per status and reason, and each failed
                                 video's reason and message
-Clip rows carry the SAMPLES columns a scorer needs (url with a media fragment, caption, media_type 'clip',
-status, size, media location), so the catalog can list clips as samples.
+Clip rows carry the SAMPLES columns every stage reads (url with a media fragment, caption, media_type 'video',
+status, size, media location), so the catalog's `samples` view lists clips beside crawled samples, with
+kind 'clip' and the parent video in parent_id (curation.sample_sources).
 """
 import io
 import json

@@ -2,9 +2,9 @@
 
     score(workspace, ScoreConfig(scorers=["basic", "text", "clip"])) -> ScoreReport
 
-The units of work are the committed crawl shards (`shards/NNNNN.parquet`, output name `NNNNN`) and the
-committed clip shards of the clips stage (`clips/NNNNN.parquet`, output name `clips-NNNNN`); only rows with
-status 'success' are scored. Clips are scored from their stored keyframe JPEGs when they have them.
+The units of work are the committed shards of every sample source (`curation.sample_sources`: crawl shards
+`NNNNN`, clip shards `clips-NNNNN`), read as rows of the catalog's `samples` view; only rows with status
+'success' are scored. A sample with stored keyframes (clips store theirs) is scored from those JPEGs.
 
 Every scorer loads before any work starts, so a bad device, model name or checkpoint fails at once. A torch
 DataLoader reads and decodes media in worker processes, where each scorer's preparer also runs (image
@@ -33,16 +33,16 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from curation.atomic import write_parquet
 from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec
+from curation.sample_sources import committed_units, unit_rows
 from curation.scorers.base import Output, Sample, Scorer
 from curation.scorers.media import DEFAULT_VIDEO_FRAMES, prepare_sample
 from curation.scorers.registry import DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, ScorerOptions, build_scorers
-from curation.shards import is_shard_done, read_media
+from curation.shards import read_media
 from curation.workspace import Workspace
 from schemas import conform
 
 VERSION_KEY = b"gristmill.scorer_version"
 MODEL_KEY = b"gristmill.model_id"
-CLIPS_PREFIX = "clips-"
 _SAMPLE_COLUMNS = ["sample_id", "caption", "media_type", "status", "media_path", "media_offset", "media_size",
                    "original_width", "original_height", "keyframe_offsets", "keyframe_sizes"]
 
@@ -106,7 +106,7 @@ def check_model_available(config: ScoreConfig) -> None:
 
 
 class ScorerReport(BaseModel):
-    """What one scorer did in one run; shards count crawl and clip shards alike.
+    """What one scorer did in one run; shards count the units of every sample source alike.
 
     `seconds` is main-process time in `score_batch` (the model's time; decoding runs in the workers).
     """
@@ -162,20 +162,6 @@ def score(
 def new_reports(scorers: list[Scorer]) -> dict[str, ScorerReport]:
     """An empty report per scorer, by name."""
     return {s.name: ScorerReport(name=s.name, version=s.version, model_id=s.model_id) for s in scorers}
-
-
-def committed_units(ws: Workspace) -> list[str]:
-    """Every committed unit of work, sorted: crawl shards ('00012') then clip shards ('clips-00012')."""
-    crawl = [p.stem for p in ws.parquet_files("shards") if is_shard_done(ws.path("shards"), p.stem)]
-    clips = [CLIPS_PREFIX + p.stem for p in ws.parquet_files("clips") if is_shard_done(ws.path("clips"), p.stem)]
-    return crawl + clips
-
-
-def unit_table(root: Path, unit: str) -> Path:
-    """The Parquet listing a unit's samples: shards/NNNNN.parquet or, for 'clips-NNNNN', clips/NNNNN.parquet."""
-    if unit.startswith(CLIPS_PREFIX):
-        return Path(root) / "clips" / f"{unit[len(CLIPS_PREFIX):]}.parquet"
-    return Path(root) / "shards" / f"{unit}.parquet"
 
 
 @dataclass(frozen=True)
@@ -282,7 +268,7 @@ def output_table(rows: list[dict], output: Output) -> pa.Table:
 
 
 def _count_scorable(ws: Workspace, unit: str) -> int:
-    status = pq.read_table(unit_table(ws.root, unit), columns=["status"]).column("status")
+    status = unit_rows(ws.root, unit, ["status"]).column("status")
     return sum(1 for s in status.to_pylist() if s == "success")
 
 
@@ -329,7 +315,7 @@ class ShardStream(IterableDataset):
 
 
 def read_row_media(root: Path, row: dict) -> bytes | list[bytes]:
-    """A row's stored media: its bytes, or for a clip with stored keyframes the keyframe JPEGs' bytes."""
+    """A row's stored media: the bytes of its stored keyframe JPEGs when it has them, else its media bytes."""
     if row.get("keyframe_offsets"):
         return [read_media(root, row["media_path"], offset, size)
                 for offset, size in zip(row["keyframe_offsets"], row["keyframe_sizes"])]
@@ -337,14 +323,12 @@ def read_row_media(root: Path, row: dict) -> bytes | list[bytes]:
 
 
 def scorable_rows(root: Path, unit: str) -> list[dict]:
-    """The unit's rows with status 'success' (the columns scoring reads), in table order."""
-    path = unit_table(root, unit)
-    columns = [c for c in _SAMPLE_COLUMNS if c in pq.read_schema(path).names]
-    return [row for row in pq.read_table(path, columns=columns).to_pylist() if row["status"] == "success"]
+    """The unit's rows with status 'success' (the `samples` columns scoring reads), in table order."""
+    return [row for row in unit_rows(root, unit, _SAMPLE_COLUMNS).to_pylist() if row["status"] == "success"]
 
 
 def sample_from_row(row: dict, unit: str, index: int) -> Sample:
-    """A Sample from a SAMPLES or CLIPS row (no media read yet)."""
+    """A Sample from a row of the `samples` view (no media read yet)."""
     original = None
     if row.get("original_width") and row.get("original_height"):
         original = (row["original_width"], row["original_height"])

@@ -2,6 +2,7 @@
 import pyarrow as pa
 
 from curation.catalog import Catalog
+from curation.sql import quote_identifier
 
 _KEY_COLUMNS = {"sample_id", "error", "scorer_version", "model_id"}
 
@@ -10,27 +11,22 @@ def _rows(catalog: Catalog, sql: str, params=None) -> list[dict]:
     return catalog.query(sql, params).to_pylist()
 
 
-def score_views(catalog: Catalog) -> list[str]:
-    """Views holding scorer tables (they carry a scorer_version column)."""
-    return [v for v, cols in catalog.views().items() if "scorer_version" in cols]
-
-
 def _summarise_scorer(catalog: Catalog, view: str) -> dict:
-    schema = catalog.query(f'SELECT * FROM "{view}" LIMIT 0').schema
+    schema = catalog.query(f"SELECT * FROM {quote_identifier(view)} LIMIT 0").schema
     parts = ["count(*) AS rows", "count(error) AS errors"]
     columns = []
     for field in schema:
         if field.name in _KEY_COLUMNS:
             continue
-        q = '"' + field.name.replace('"', '""') + '"'
+        q = quote_identifier(field.name)
         if pa.types.is_boolean(field.type):
-            parts.append(f"count_if({q}) AS \"{field.name}:true\"")
+            parts.append(f"count_if({q}) AS {quote_identifier(field.name + ':true')}")
             columns.append((field.name, "bool"))
         elif pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
-            parts += [f"min({q}) AS \"{field.name}:min\"", f"avg({q}) AS \"{field.name}:mean\"",
-                      f"max({q}) AS \"{field.name}:max\""]
+            parts += [f"{fn}({q}) AS {quote_identifier(field.name + ':' + stat)}"
+                      for fn, stat in (("min", "min"), ("avg", "mean"), ("max", "max"))]
             columns.append((field.name, "num"))
-    row = _rows(catalog, f'SELECT {", ".join(parts)} FROM "{view}"')[0]
+    row = _rows(catalog, f"SELECT {', '.join(parts)} FROM {quote_identifier(view)}")[0]
     summary = {"rows": row["rows"], "errors": row["errors"], "columns": {}}
     for name, kind in columns:
         if kind == "bool":
@@ -41,8 +37,9 @@ def _summarise_scorer(catalog: Catalog, view: str) -> dict:
 
 
 def workspace_stats(catalog: Catalog) -> dict:
-    """Counts by media type and status, per-scorer summaries and the current decisions' outcome."""
+    """Counts by kind, media type and status, per-scorer summaries and the current decisions' outcome."""
     total = _rows(catalog, "SELECT count(*) AS n FROM samples")[0]["n"]
+    by_kind = _rows(catalog, "SELECT kind, count(*) AS n FROM samples GROUP BY 1 ORDER BY 1")
     by_type = _rows(catalog, "SELECT media_type, count(*) AS n FROM samples GROUP BY 1 ORDER BY 2 DESC, 1")
     by_status = _rows(catalog, "SELECT status, count(*) AS n FROM samples GROUP BY 1 ORDER BY 2 DESC, 1")
     decisions = _rows(
@@ -51,10 +48,10 @@ def workspace_stats(catalog: Catalog) -> dict:
     )
     return {
         "samples": total,
-        "clips": _rows(catalog, "SELECT count(*) AS n FROM clips")[0]["n"],
+        "by_kind": {r["kind"]: r["n"] for r in by_kind},
         "by_media_type": {r["media_type"]: r["n"] for r in by_type},
         "by_status": {r["status"]: r["n"] for r in by_status},
-        "scores": {v: _summarise_scorer(catalog, v) for v in score_views(catalog)},
+        "scores": {v: _summarise_scorer(catalog, v) for v in catalog.score_views()},
         "decisions": {r["outcome"]: r["n"] for r in decisions},
         "reviews": _rows(catalog, "SELECT count(*) AS n FROM reviews")[0]["n"],
     }

@@ -1,11 +1,12 @@
 """The FiftyOne bridge: a persistent FiftyOne dataset of catalog samples, and its edits back as review events.
 
-`build` writes the selected samples' media to `<workspace>/fiftyone/media/` (FiftyOne needs files) and
-adds them to the dataset, keyed by the `gm_id` field, with their current caption (the latest edit, or the
-crawled one), review tags, decision and scores. Each sample also keeps `gm_base_caption` and
-`gm_base_tags`: what gristmill last gave it. `sync` turns the differences between a sample's caption and
-tags and that baseline (edits made in FiftyOne) into review events by reviewer "fiftyone:<user>", skips
-any the review log already reflects, then moves the baseline: running it again records nothing new.
+`build` writes the selected samples' media to `<workspace>/fiftyone/media/` (FiftyOne needs files) and adds
+them to the dataset, keyed by the `gm_id` field, with their current caption (the latest edit, or the crawled
+one), review tags, decision, scores, `gm_kind` and `gm_parent_id` (a clip's video). Each sample also keeps
+`gm_base_caption` and `gm_base_tags`: what gristmill last gave it. `sync` turns the differences between a
+sample's caption and tags and that baseline (edits made in FiftyOne) into review events by reviewer
+"fiftyone:<user>", skips any the review log already reflects, then moves the baseline: running it again
+records nothing new.
 Decision tags are decisions, not tags: adding `accepted` (or `accept`) records an accept, and `rejected`
 (or `reject`) a reject with reason `other`, `reject:<reason>` one with that configured reason.
 Updating a dataset syncs it first, so an edit made in FiftyOne is never overwritten before it is recorded.
@@ -21,8 +22,9 @@ from curation.catalog import Catalog
 from curation.errors import GristmillError
 from curation.reviews import ReviewLog
 from curation.shards import read_media
+from curation.sql import quote_identifier
 from curation.workspace import Workspace
-from labeling_ui.queues import quote, score_columns
+from labeling_ui.queues import column_sql, score_columns
 
 MEDIA = ("fiftyone", "media")
 ACCEPT_TAGS = ("accept", "accepted")
@@ -74,9 +76,10 @@ def _extension(row: dict, data: bytes) -> str:
 def _selection(catalog: Catalog, where: str | None) -> list[dict]:
     scores = score_columns(catalog)
     views = sorted({c.split(".", 1)[0] for c in scores})
-    score_cols = "".join(f", {quote(c.split('.')[0])}.{quote(c.split('.')[1])} AS {quote(c)}" for c in scores)
-    joins = "".join(f" LEFT JOIN {quote(v)} USING (sample_id)" for v in views)
+    score_cols = "".join(f", {column_sql(c, scores)} AS {quote_identifier(c)}" for c in scores)
+    joins = "".join(f" LEFT JOIN {quote_identifier(v)} USING (sample_id)" for v in views)
     sql = (f"SELECT samples.sample_id, samples.url, samples.caption, samples.media_type, samples.mime_type, "
+           f"samples.kind, samples.parent_id, "
            f"samples.media_path, samples.media_offset, samples.media_size, decisions.kept, "
            f"decisions.reason AS drop_reason, review_state.decision, review_state.reject_reason, "
            f"review_state.final_caption, review_state.tags{score_cols} "
@@ -102,7 +105,8 @@ def _media_file(workspace: Workspace, row: dict) -> Path:
 def _fields(row: dict, scores: list[str]) -> dict:
     caption = row["final_caption"] if row["final_caption"] is not None else row["caption"]
     tags = list(row["tags"] or [])
-    fields = {"gm_id": row["sample_id"], "caption": caption, "gm_url": row["url"], "gm_kept": row["kept"],
+    fields = {"gm_id": row["sample_id"], "caption": caption, "gm_url": row["url"], "gm_kind": row["kind"],
+              "gm_parent_id": row["parent_id"], "gm_kept": row["kept"],
               "gm_drop_reason": row["drop_reason"], "gm_decision": row["decision"],
               "gm_reject_reason": row["reject_reason"], "gm_base_caption": caption, "gm_base_tags": tags}
     fields.update({"score_" + c.replace(".", "_"): row[c] for c in scores})
@@ -113,7 +117,8 @@ def _declare_fields(dataset, scores: list[str]) -> None:
     """Declare gristmill's fields with their types (FiftyOne cannot infer a type from all-None values)."""
     import fiftyone as fo
 
-    strings = ["gm_id", "caption", "gm_url", "gm_drop_reason", "gm_decision", "gm_reject_reason", "gm_base_caption"]
+    strings = ["gm_id", "caption", "gm_url", "gm_kind", "gm_parent_id", "gm_drop_reason", "gm_decision",
+               "gm_reject_reason", "gm_base_caption"]
     wanted = {**{f: (fo.StringField, {}) for f in strings}, "gm_kept": (fo.BooleanField, {}),
               "gm_base_tags": (fo.ListField, {"subfield": fo.StringField})}
     wanted.update({"score_" + c.replace(".", "_"): (fo.FloatField, {}) for c in scores})

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from curation.catalog import Catalog
 from curation.reviews import review_state_sql
-from curation.stats import score_views
+from curation.sql import literal_list, quote_identifier
 
 QUEUE_KINDS = {
     "margin": "at the threshold margin",
@@ -53,7 +53,8 @@ class QueueSpec:
     search: samples whose caption contains `text` (case-insensitive).
     similar: the SIMILAR_LIMIT nearest neighbours of sample `text` by image embedding.
     flagged: the engine's next FLAGGED_LIMIT samples for humans, in the engine's order.
-    `hide_reviewed` leaves out samples that already have a decision.
+    `hide_reviewed` leaves out samples that already have a decision; `sample_kind` ('crawled' or 'clip', see
+    the catalog's samples.kind) keeps only samples of that kind.
     """
 
     kind: str
@@ -64,6 +65,7 @@ class QueueSpec:
     subset: str = "kept"
     seed: int = 0
     hide_reviewed: bool = True
+    sample_kind: str | None = None
 
     def describe(self) -> str:
         """A one-line title for the queue."""
@@ -75,7 +77,8 @@ class QueueSpec:
             "similar": f"sample {self.text}",
             "flagged": "audits first, then the most uncertain (spread out) and random checks",
         }[self.kind]
-        return f"{QUEUE_KINDS[self.kind]}: {detail}" + (" (unreviewed only)" if self.hide_reviewed else "")
+        only = f", {self.sample_kind} only" if self.sample_kind else ""
+        return f"{QUEUE_KINDS[self.kind]}: {detail}{only}" + (" (unreviewed only)" if self.hide_reviewed else "")
 
 
 @dataclass
@@ -87,16 +90,11 @@ class Queue:
     loaded_chunks: set[int] = field(default_factory=set)
 
 
-def quote(name: str) -> str:
-    """A SQL identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def score_columns(catalog: Catalog) -> list[str]:
     """Numeric score columns of every scorer view, as "view.column"."""
     out = []
-    for view in score_views(catalog):
-        schema = catalog.query(f"SELECT * FROM {quote(view)} LIMIT 0").schema
+    for view in catalog.score_views():
+        schema = catalog.query(f"SELECT * FROM {quote_identifier(view)} LIMIT 0").schema
         out += [f"{view}.{f.name}" for f in schema
                 if f.name not in _KEY_COLUMNS and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type))]
     return out
@@ -112,7 +110,7 @@ def column_sql(column: str, known: list[str]) -> str:
     if column not in known:
         raise ValueError(f"unknown score column {column!r}; known: {', '.join(known)}")
     view, name = column.split(".", 1)
-    return f"{quote(view)}.{quote(name)}"
+    return f"{quote_identifier(view)}.{quote_identifier(name)}"
 
 
 def drop_reasons(catalog: Catalog) -> list[tuple[str, int]]:
@@ -126,7 +124,7 @@ def _members(catalog: Catalog, spec: QueueSpec) -> tuple[str, list]:
     success = "SELECT sample_id FROM samples WHERE status = 'success'"
     if spec.kind == "margin":
         col = column_sql(spec.column, score_columns(catalog))
-        view = quote(spec.column.split(".", 1)[0])
+        view = quote_identifier(spec.column.split(".", 1)[0])
         return (f"SELECT sample_id, abs({col} - ?) AS key FROM {view} "
                 f"WHERE {col} IS NOT NULL AND sample_id IN ({success})", [spec.threshold])
     if spec.kind == "audit":
@@ -184,8 +182,13 @@ def build(catalog: Catalog, spec: QueueSpec, engine=None) -> Queue:
     else:
         sql, params = _members(catalog, spec)
         sql = f"SELECT sample_id, key, {_MODEL_COLUMNS} FROM ({sql})"
-    hide = ("WHERE sample_id NOT IN (SELECT sample_id FROM review_state WHERE decision IS NOT NULL)"
-            if spec.hide_reviewed else "")
+    conditions = []
+    if spec.hide_reviewed:
+        conditions.append("sample_id NOT IN (SELECT sample_id FROM review_state WHERE decision IS NOT NULL)")
+    if spec.sample_kind:
+        conditions.append("sample_id IN (SELECT sample_id FROM samples WHERE kind = ?)")
+        params = [*params, spec.sample_kind]
+    hide = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     con.execute(f"CREATE OR REPLACE TABLE ui.queue AS SELECT row_number() OVER (ORDER BY key, sample_id) AS rank, "
                 f"sample_id, model_p, model_kind, model_suggestion FROM ({sql}) m {hide}", params).fetchall()
     con.execute(f"CREATE OR REPLACE TABLE ui.details AS {_details_select(catalog, 1, CHUNK_ROWS)}").fetchall()
@@ -196,16 +199,17 @@ def build(catalog: Catalog, spec: QueueSpec, engine=None) -> Queue:
 def _details_select(catalog: Catalog, first: int, last: int) -> str:
     scores = score_columns(catalog)
     views = sorted({c.split(".", 1)[0] for c in scores})
-    score_cols = "".join(f", {column_sql(c, scores)} AS {quote(c)}" for c in scores)
-    joins = "".join(f" LEFT JOIN {quote(v)} USING (sample_id)" for v in views)
+    score_cols = "".join(f", {column_sql(c, scores)} AS {quote_identifier(c)}" for c in scores)
+    joins = "".join(f" LEFT JOIN {quote_identifier(v)} USING (sample_id)" for v in views)
     generated = "NULL::VARCHAR"
     if GENERATED_CAPTION[1] in catalog.views().get(GENERATED_CAPTION[0], []):
         generated = "g.generated"
-        view, column = (quote(n) for n in GENERATED_CAPTION)
+        view, column = (quote_identifier(n) for n in GENERATED_CAPTION)
         joins += (f" LEFT JOIN (SELECT sample_id, {column} AS generated FROM {view} WHERE {column} IS NOT NULL "
                   f"QUALIFY row_number() OVER (PARTITION BY sample_id) = 1) g USING (sample_id)")
     return (f"SELECT q.rank, s.sample_id, s.url, s.caption, {generated} AS generated_caption, s.media_type, "
-            f"s.media_path, s.media_offset, s.media_size, s.width, s.height, d.kept, d.reason AS drop_reason, "
+            f"s.media_path, s.media_offset, s.media_size, s.width, s.height, s.kind, s.parent_id, s.start_s, s.end_s, "
+            f"d.kept, d.reason AS drop_reason, "
             f"q.model_p, q.model_kind, q.model_suggestion{score_cols} "
             f"FROM ui.queue q JOIN samples s USING (sample_id) LEFT JOIN decisions d USING (sample_id){joins} "
             f"WHERE q.rank BETWEEN {int(first)} AND {int(last)}")
@@ -227,7 +231,7 @@ def page(catalog: Catalog, queue: Queue, index: int, size: int) -> list[dict]:
         return []
     _load(catalog, queue, first, last)
     ids = catalog.con.execute("SELECT sample_id FROM ui.details WHERE rank BETWEEN ? AND ?", [first, last]).fetchall()
-    listing = ", ".join("'" + sid.replace("'", "''") + "'" for (sid,) in ids)
+    listing = literal_list(sid for (sid,) in ids)
     events = f"(SELECT * FROM reviews WHERE sample_id IN ({listing}))"  # a literal list reaches the scans
     return catalog.query(
         "SELECT d.*, r.decision, r.reject_reason, r.decision_reviewer, r.conflicting, r.final_caption, r.tags, "

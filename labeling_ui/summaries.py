@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from curation.catalog import Catalog
-from labeling_ui.queues import column_sql, quote, score_columns
+from curation.sql import quote_identifier
+from labeling_ui.queues import column_sql, score_columns
 
 
 def _one(catalog: Catalog, sql: str, params=None) -> dict:
@@ -11,7 +12,8 @@ def _one(catalog: Catalog, sql: str, params=None) -> dict:
 
 def funnel(catalog: Catalog) -> list[tuple[str, int]]:
     """(step, samples left): input pairs, crawled successfully, kept by the current decisions (if any)."""
-    row = _one(catalog, "SELECT count(*) AS input, count(*) FILTER (WHERE status = 'success') AS crawled FROM samples")
+    row = _one(catalog, "SELECT count(*) AS input, count(*) FILTER (WHERE status = 'success') AS crawled "
+                        "FROM samples WHERE kind = 'crawled'")
     steps = [("input pairs", row["input"]), ("crawled", row["crawled"])]
     decided = _one(catalog, "SELECT count(*) AS n, count(*) FILTER (WHERE kept) AS kept FROM decisions")
     if decided["n"]:
@@ -20,8 +22,9 @@ def funnel(catalog: Catalog) -> list[tuple[str, int]]:
 
 
 def status_counts(catalog: Catalog) -> list[dict]:
-    """Samples per crawl status, most frequent first."""
-    return catalog.query("SELECT status, count(*) AS samples FROM samples GROUP BY 1 ORDER BY 2 DESC, 1").to_pylist()
+    """Samples per kind and status (crawl status, or why a clip was dropped), most frequent first."""
+    return catalog.query("SELECT kind, status, count(*) AS samples FROM samples GROUP BY 1, 2 "
+                         "ORDER BY 3 DESC, 1, 2").to_pylist()
 
 
 def drop_counts(catalog: Catalog) -> list[dict]:
@@ -33,7 +36,7 @@ def drop_counts(catalog: Catalog) -> list[dict]:
 def histogram(catalog: Catalog, column: str, bins: int = 40) -> list[dict]:
     """Equal-width histogram of a "view.column" score: rows of bin_start, bin_end, samples."""
     col = column_sql(column, score_columns(catalog))
-    view = quote(column.split(".", 1)[0])
+    view = quote_identifier(column.split(".", 1)[0])
     return catalog.query(
         f"WITH r AS (SELECT min({col}) AS lo, greatest(max({col}) - min({col}), 1e-12) / {int(bins)} AS w "
         f"FROM {view}) "

@@ -14,8 +14,9 @@ import yaml
 from curation.atomic import write_bytes
 from curation.catalog import Catalog
 from curation.recipes.model import parse_recipe
+from curation.sql import quote_identifier
 from curation.workspace import Workspace
-from labeling_ui.queues import column_sql, quote, score_columns
+from labeling_ui.queues import column_sql, score_columns
 
 RECIPES = "recipes"
 
@@ -30,14 +31,15 @@ class Threshold:
 
     def passes(self) -> str:
         """SQL condition over ui.tuner."""
-        return f"{quote(self.column)} {'>=' if self.op == 'min' else '<='} {float(self.value)!r}"
+        return f"{quote_identifier(self.column)} {'>=' if self.op == 'min' else '<='} {float(self.value)!r}"
 
 
 def build(catalog: Catalog, columns: list[str]) -> None:
     """Materialise sample_id and `columns` ("view.column") of every crawled sample into ui.tuner."""
     known = score_columns(catalog)
-    select = ", ".join(f"{column_sql(c, known)} AS {quote(c)}" for c in columns)
-    joins = "".join(f" LEFT JOIN {quote(v)} USING (sample_id)" for v in sorted({c.split('.')[0] for c in columns}))
+    select = ", ".join(f"{column_sql(c, known)} AS {quote_identifier(c)}" for c in columns)
+    views = sorted({c.split('.')[0] for c in columns})
+    joins = "".join(f" LEFT JOIN {quote_identifier(v)} USING (sample_id)" for v in views)
     catalog.con.execute("CREATE SCHEMA IF NOT EXISTS ui").fetchall()
     catalog.con.execute(f"CREATE OR REPLACE TABLE ui.tuner AS SELECT sample_id, {select} FROM samples{joins} "
                         "WHERE samples.status = 'success'").fetchall()
@@ -45,7 +47,8 @@ def build(catalog: Catalog, columns: list[str]) -> None:
 
 def ranges(catalog: Catalog, columns: list[str]) -> dict[str, tuple[float, float]]:
     """(min, max) of each column in ui.tuner; (0, 0) for a column without values."""
-    parts = ", ".join(f"min({quote(c)}) AS {quote(c + ':lo')}, max({quote(c)}) AS {quote(c + ':hi')}" for c in columns)
+    parts = ", ".join(f"min({quote_identifier(c)}) AS {quote_identifier(c + ':lo')}, "
+                      f"max({quote_identifier(c)}) AS {quote_identifier(c + ':hi')}" for c in columns)
     row = catalog.query(f"SELECT {parts} FROM ui.tuner").to_pylist()[0]
     return {c: (float(row[c + ":lo"] or 0), float(row[c + ":hi"] or 0)) for c in columns}
 
@@ -68,7 +71,7 @@ def counts(catalog: Catalog, thresholds: list[Threshold]) -> dict:
 
 def near(catalog: Catalog, t: Threshold, k: int = 4) -> tuple[list[dict], list[dict]]:
     """The `k` samples just passing and just failing `t` (closest to the threshold first), with media columns."""
-    col = quote(t.column)
+    col = quote_identifier(t.column)
     passing, failing = (">=", "<") if t.op == "min" else ("<=", ">")
     out = []
     for cmp in (passing, failing):

@@ -26,11 +26,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from curation.scorers.base import Scorer
 from curation.scorers.media import prepare_sample
 from curation.scorers.registry import build_scorers
-from curation.scoring import (ScoreConfig, ScorerOutputs, ScoreReport, committed_units, count_errors, new_reports,
-                              plan_units, read_row_media, sample_from_row, scorable_rows, write_unit)
+from curation.sample_sources import committed_units
+from curation.scoring import (ScoreConfig, ScorerOutputs, ScoreReport, count_errors, new_reports, plan_units,
+                              read_row_media, sample_from_row, scorable_rows, write_unit)
 from curation.workspace import Workspace
 
-Element = tuple[str, int, dict]  # (unit, index among the unit's scorable rows, SAMPLES/CLIPS row)
+Element = tuple[str, int, dict]  # (unit, index among the unit's scorable rows, `samples` row)
 Result = tuple[str, int, dict[str, dict]]  # (unit, index, scorer name -> score row)
 
 

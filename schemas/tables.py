@@ -18,7 +18,7 @@ SAMPLES = pa.schema(
         _f("sample_id", pa.string(), False, "stable hash of the normalised URL and caption (32 hex chars)"),
         _f("url", pa.string(), False, "normalised source URL"),
         _f("caption", pa.string(), doc="caption after repair (ftfy, HTML entities)"),
-        _f("media_type", pa.string(), False, "image | video | clip"),
+        _f("media_type", pa.string(), False, "image | video"),
         _f("status", pa.string(), False, "'success' or a failure kind, e.g. 'http_404', 'not_an_image'"),
         _f("error", pa.string(), doc="human-readable failure message, null on success"),
         _f("http_status", pa.int32()),
@@ -55,7 +55,7 @@ CLIPS = pa.schema(
         _f("cut_mode", pa.string(), doc="'copy' (keyframe-aligned stream copy) or 'reencode' (frame-accurate)"),
         _f("url", pa.string(), doc="parent URL with a media fragment, e.g. '...mp4#t=2.000,7.500'"),
         _f("caption", pa.string(), doc="the parent video's caption"),
-        _f("media_type", pa.string(), doc="always 'clip'"),
+        _f("media_type", pa.string(), doc="'video' (workspaces made before the samples view listed clips say 'clip')"),
         _f("status", pa.string(), False, "'success' or why the clip was dropped: too_short, too_long, cut_error"),
         _f("error", pa.string(), doc="human-readable drop reason, null on success"),
         _f("width", pa.int32(), doc="display width (rotation applied), px"),
@@ -70,6 +70,24 @@ CLIPS = pa.schema(
         _f("keyframe_frames", pa.list_(pa.int64()), doc="parent frame indices of the first, middle, last keyframe"),
         _f("keyframe_offsets", pa.list_(pa.int64()), doc="byte offsets of the keyframe JPEGs in media_path"),
         _f("keyframe_sizes", pa.list_(pa.int64()), doc="byte sizes of the keyframe JPEGs"),
+    ]
+)
+
+# The catalog's `samples` view: every item that stages score, curate, review and export, one row each —
+# crawled images and videos (shards/, kind 'crawled') and clips cut from videos (clips/, kind 'clip').
+# The SAMPLES columns come first; the columns after them relate an item to the one it was cut from and
+# locate stored keyframes. curation.sample_sources maps each folder's table onto these columns.
+SAMPLE_KINDS = ("crawled", "clip")
+SAMPLES_VIEW = pa.schema(
+    list(SAMPLES)
+    + [
+        _f("kind", pa.string(), False, "how the item arose: 'crawled' (a row of the URL list) or 'clip' (cut from a video)"),
+        _f("parent_id", pa.string(), doc="sample_id of the item this one was cut from (a clip's video), null otherwise"),
+        _f("start_s", pa.float64(), doc="start of the item within its parent, seconds; null without a parent"),
+        _f("end_s", pa.float64(), doc="end of the item within its parent, seconds; null without a parent"),
+        _f("keyframe_offsets", pa.list_(pa.int64()),
+           doc="byte offsets in media_path of stored keyframe JPEGs (clips store first/middle/last), null when none"),
+        _f("keyframe_sizes", pa.list_(pa.int64()), doc="byte sizes of the stored keyframe JPEGs"),
     ]
 )
 
@@ -215,7 +233,8 @@ EXPORT_ROWS = pa.schema(
         _f("sample_id", pa.string(), False, "stable id of the (URL, caption) pair; rows are sorted by it"),
         _f("split", pa.string(), False, "train, or a split named at export (by a hash of sample_id)"),
         _f("media", pa.binary(), doc="the stored media bytes; null in a release made with --references"),
-        _f("media_type", pa.string(), False, "image | video | clip"),
+        _f("media_type", pa.string(), False, "image | video (a clip is a video; see kind)"),
+        _f("kind", pa.string(), False, "'crawled' (a row of the URL list) or 'clip' (cut from the video parent_id)"),
         _f("mime_type", pa.string()),
         _f("width", pa.int32(), doc="px"),
         _f("height", pa.int32(), doc="px"),
@@ -231,7 +250,7 @@ EXPORT_ROWS = pa.schema(
         _f("media_offset", pa.int64(), doc="byte offset of the media in media_path"),
         _f("media_size", pa.int64(), doc="media bytes"),
         _f("source_shard", pa.string(), False, "workspace shard the sample was crawled into"),
-        _f("parent_id", pa.string(), doc="clips: sample_id of the source video"),
+        _f("parent_id", pa.string(), doc="clips: sample_id of the source video (in the same workspace)"),
         _f("clip_start_s", pa.float64(), doc="clips: start in the source video, seconds"),
         _f("clip_end_s", pa.float64(), doc="clips: end in the source video, seconds"),
         _f("decision_source", pa.string(), False, "'human' when a review accept/reject decided, else the decision's"),

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from curation.engine.config import EngineConfig
 from curation.engine.thresholds import wilson
+from curation.sql import literal_list
 
 
 @dataclass
@@ -38,7 +39,7 @@ def agreement(route_files: list, human: pa.Table, since_us: int, config: EngineC
     con = duckdb.connect()
     try:
         con.register("human", human)
-        listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in route_files)
+        listing = literal_list(route_files)
         n, agree = con.execute(f"""
             WITH audits AS (SELECT sample_id, route, routed_at FROM read_parquet([{listing}]) WHERE audit),
             judged AS (

@@ -15,10 +15,10 @@ import numpy as np
 
 from curation.catalog import Catalog
 from curation.engine.config import EngineConfig, EngineError
+from curation.sql import quote_identifier
 
 NUMERIC = ("DOUBLE", "FLOAT", "INTEGER", "BIGINT", "BOOLEAN", "SMALLINT", "TINYINT", "REAL")
 NOT_SCORES = {"sample_id", "error", "scorer_version", "model_id"}
-NOT_SCORE_VIEWS = {"samples", "clips", "embeddings", "decisions", "reviews", "review_state"}
 PCA_FIT_ROWS = 50_000  # rows the principal components are estimated on
 
 
@@ -35,11 +35,8 @@ class Samples:
 
 def score_columns(catalog: Catalog) -> list[str]:
     """Every numeric score column of the catalog's scorer views, as 'view.column'."""
-    rows = catalog.con.execute(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position").fetchall()
-    return [f"{t}.{c}" for t, c, kind in rows
-            if t not in NOT_SCORE_VIEWS and c not in NOT_SCORES and kind in NUMERIC]
+    return [f"{view}.{column}" for view, cols in catalog.score_views().items()
+            for column, kind in cols if column not in NOT_SCORES and kind in NUMERIC]
 
 
 def _embedding_model(catalog: Catalog, wanted: str | None) -> str:
@@ -64,9 +61,10 @@ def load_samples(catalog: Catalog, config: EngineConfig) -> Samples:
     if unknown:
         raise EngineError(f"unknown score columns {unknown}; numeric columns present: {available}")
     views = sorted({n.split(".", 1)[0] for n in names})
-    select = ", ".join(f'CAST("{n.split(".", 1)[0]}"."{n.split(".", 1)[1]}" AS DOUBLE) AS "{n}"' for n in names)
-    joins = " ".join(f'LEFT JOIN (SELECT * FROM "{v}" QUALIFY row_number() OVER (PARTITION BY sample_id) = 1) '
-                     f'AS "{v}" USING (sample_id)' for v in views)
+    qualified = {n: ".".join(quote_identifier(part) for part in n.split(".", 1)) for n in names}
+    select = ", ".join(f"CAST({qualified[n]} AS DOUBLE) AS {quote_identifier(n)}" for n in names)
+    joins = " ".join(f"LEFT JOIN (SELECT * FROM {quote_identifier(v)} QUALIFY row_number() OVER "
+                     f"(PARTITION BY sample_id) = 1) AS {quote_identifier(v)} USING (sample_id)" for v in views)
     sql = (f"SELECT sample_id, e.image_embedding{', ' + select if select else ''} FROM samples AS s "
            f"JOIN (SELECT sample_id, image_embedding FROM embeddings WHERE model_id = ? AND image_embedding "
            f"IS NOT NULL QUALIFY row_number() OVER (PARTITION BY sample_id) = 1) AS e USING (sample_id) {joins} "

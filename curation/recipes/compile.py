@@ -23,6 +23,7 @@ import duckdb
 from curation.catalog import Catalog
 from curation.recipes.model import (
     CaptionStep,
+    DedupStep,
     FilterStep,
     PerceptualDedup,
     Recipe,
@@ -30,10 +31,9 @@ from curation.recipes.model import (
     SemanticDedup,
     TopFractionStep,
     TopKStep,
-    _Dedup,
 )
+from curation.sql import quote_identifier
 
-NOT_FILTERABLE = ("clips", "embeddings", "decisions", "reviews")  # views that are not per-sample scores
 EXTRA = "extra"
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
             "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
@@ -101,14 +101,9 @@ class Reasons:
         return sum(1 << b for b, s in enumerate(self.steps) if s < step_number)
 
 
-def quote(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def resolve(recipe: Recipe, catalog: Catalog) -> dict[str, Column]:
     """Check every column of the recipe against the catalog; raise RecipeError listing all problems."""
-    types = _column_types(catalog)
+    types = recipe_columns(catalog)
     columns: dict[str, Column] = {}
     problems: list[str] = []
     for ref in recipe.columns():
@@ -123,15 +118,12 @@ def resolve(recipe: Recipe, catalog: Catalog) -> dict[str, Column]:
     return columns
 
 
-def _column_types(catalog: Catalog) -> dict[str, dict[str, str]]:
-    rows = catalog.con.execute(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
-    ).fetchall()
-    out: dict[str, dict[str, str]] = {}
-    for view, column, sql_type in rows:
-        out.setdefault(view, {})[column] = sql_type
-    return out
+def recipe_columns(catalog: Catalog) -> dict[str, dict[str, str]]:
+    """column -> DuckDB type of every view a recipe may name: samples, the scorer views, and embeddings (for
+    semantic dedup only). Decisions, reviews and review_state are outcomes, not inputs of a recipe."""
+    views = catalog.column_types()
+    usable = ["samples", "embeddings", *catalog.score_views()]
+    return {view: dict(views[view]) for view in usable}
 
 
 def _resolve_ref(ref: str, types: dict[str, dict[str, str]], index: int, problems: list[str]) -> Column | None:
@@ -144,8 +136,8 @@ def _resolve_ref(ref: str, types: dict[str, dict[str, str]], index: int, problem
         return None
     if view == EXTRA:
         return Column(ref, EXTRA, name, "VARCHAR", alias)
-    valid_views = sorted(v for v in types if v not in NOT_FILTERABLE) + [f"{EXTRA}.<key>"]
-    if view not in types or (view in NOT_FILTERABLE and view != "embeddings"):
+    valid_views = sorted(v for v in types if v != "embeddings") + [f"{EXTRA}.<key>"]
+    if view not in types:
         problems.append(f"unknown scorer or view {view!r} in {ref!r}; valid: {', '.join(valid_views)}")
         return None
     if name not in types[view]:
@@ -220,14 +212,15 @@ def base_sql(recipe: Recipe, columns: dict[str, Column], reasons: Reasons, param
             path = '$."' + col.name.replace("\\", "\\\\").replace('"', '\\"') + '"'
             expr = f"json_extract_string(s.extra, {params(path)})"
         elif col.view == "samples":
-            expr = f"s.{quote(col.name)}"
+            expr = f"s.{quote_identifier(col.name)}"
         else:
             views.setdefault(col.view, f"j{len(views)}")
-            expr = f"{views[col.view]}.{quote(col.name)}"
+            expr = f"{views[col.view]}.{quote_identifier(col.name)}"
         selects.append(f"{expr} AS {col.alias}")
     for view, j in views.items():
-        names = ", ".join(quote(c.name) for c in columns.values() if c.view == view)
-        joins.append(f"LEFT JOIN (SELECT sample_id, {names} FROM {quote(view)}) AS {j} ON {j}.sample_id = s.sample_id")
+        names = ", ".join(quote_identifier(c.name) for c in columns.values() if c.view == view)
+        joins.append(f"LEFT JOIN (SELECT sample_id, {names} FROM {quote_identifier(view)}) AS {j} "
+                     f"ON {j}.sample_id = s.sample_id")
     bits = [_local_bits(step, reasons, columns[step.column], params) for step in recipe.steps
             if columns[step.column].view != "embeddings"]
     mask = f"CASE WHEN ok THEN {' | '.join(bits)} ELSE {_bits(0)} END" if bits else _bits(0)
@@ -344,7 +337,7 @@ def exact_groups_sql(col: Column) -> str:
             f"(SELECT {c} FROM _base WHERE ok AND {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1)")
 
 
-def group_dedup_sql(step: _Dedup, bit: int, before: int, groups: str, keep: Column | None) -> str:
+def group_dedup_sql(step: DedupStep, bit: int, before: int, groups: str, keep: Column | None) -> str:
     """Mark every member of a duplicate group but the best one.
 
     `groups` is a relation (rid, grp) of rows in groups. The survivor of a group is, in order: alive

@@ -187,7 +187,7 @@ class TopKStep(_Step):
         return f"top_k:{self.name or self.column}"
 
 
-class _Dedup(_Step):
+class DedupStep(_Step):
     """Common to every dedup method: each duplicate group keeps one member, the best by `keep`."""
 
     kind: Literal["dedup"] = "dedup"
@@ -198,14 +198,14 @@ class _Dedup(_Step):
         return f"dedup:{self.name or self.method}"
 
 
-class ExactDedup(_Dedup):
+class ExactDedup(DedupStep):
     """Samples with the same payload hash are one group."""
 
     method: Literal["exact"] = "exact"
     column: str = "samples.sha256"
 
 
-class PerceptualDedup(_Dedup):
+class PerceptualDedup(DedupStep):
     """Samples whose 64-bit perceptual hashes differ in at most `max_distance` bits are one group."""
 
     method: Literal["perceptual"] = "perceptual"
@@ -213,7 +213,7 @@ class PerceptualDedup(_Dedup):
     max_distance: int = Field(DEFAULT_PERCEPTUAL_DISTANCE, ge=0, le=31)
 
 
-class SemanticDedup(_Dedup):
+class SemanticDedup(DedupStep):
     """SemDeDup: samples whose image embeddings have cosine similarity >= `min_similarity` are one group."""
 
     method: Literal["semantic"] = "semantic"
@@ -236,7 +236,7 @@ STEP_KINDS = (*_BODIES, "dedup")
 
 
 class Recipe(BaseModel):
-    """A validated recipe. `hash` identifies its behaviour (formatting and comments do not count)."""
+    """A validated recipe. `hash` identifies its behaviour: its steps (see `hash`)."""
 
     model_config = ConfigDict(frozen=True)
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -246,8 +246,16 @@ class Recipe(BaseModel):
 
     @property
     def hash(self) -> str:
-        """sha256 (hex) of the canonical JSON of the recipe, defaults included."""
-        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+        """sha256 (hex) of the canonical JSON of the steps in order, every parameter and default included.
+
+        It covers what decides which samples are kept and with which reasons (a step's `name` is part of
+        its reason string), and nothing else: formatting, comments, `description` and `sources` do not
+        count, nor does the recipe `name`, which decides nothing (decisions record it as recipe_name and
+        their file is named `<name>-<hash12>`). Over the same catalog and reviews, equal hashes give
+        equal decisions.
+        """
+        steps = self.model_dump(mode="json", by_alias=True, include={"steps"})
+        canonical = json.dumps(steps, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def columns(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""The one scorer interface that the batch job, the Beam handler and the UI all call.
+"""The one scorer interface that the batch job and the Beam handler both call (the review UI only reads scores).
 
 A scorer has a name, a version and output tables declared from `schemas` (`scores/<name>/` and optionally
 more, e.g. embeddings). Work is split in two so that heavy decoding runs in DataLoader worker processes:
@@ -26,9 +26,9 @@ from schemas import score_schema
 class Sample:
     """One sample on its way through a scoring job.
 
-    `shard` (the unit: crawl shard '00012' or clip shard 'clips-00012') and `index` (position among the
-    unit's scorable rows) place it in its output. `file_bytes` is the stored media size.
-    `frames` are decoded RGB images (one for an image, a few keyframes for a video or clip) and `data` the
+    `shard` (the unit of work, a sample source's shard: '00012', 'clips-00012'; see curation.sample_sources)
+    and `index` (position among the unit's scorable rows) place it in its output. `file_bytes` is the stored media size.
+    `frames` are decoded RGB images (one for an image, a few keyframes for a video) and `data` the
     stored media bytes; both are dropped once every scorer has prepared, so only `prepared` results travel
     from worker to main process. `error` is a decode failure reason, `errors` per-scorer prepare failures.
     """

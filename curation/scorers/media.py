@@ -1,6 +1,6 @@
 """Decoding stored media into RGB frames, and preparing a sample for every scorer (runs in decode workers).
 
-Images decode to one frame; videos and clips to `n_frames` keyframes spread evenly from the first to the
+Images decode to one frame; videos to `n_frames` keyframes spread evenly from the first to the
 last frame (first, middle, last for the default 3). Failures become the stable reason `undecodable: ...`.
 """
 import io
@@ -12,19 +12,18 @@ from PIL import Image
 
 from curation.scorers.base import Sample
 
-VIDEO_TYPES = ("video", "clip")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 DEFAULT_VIDEO_FRAMES = 3
 
 
 def decode_frames(data: bytes | list[bytes], media_type: str, n_frames: int = DEFAULT_VIDEO_FRAMES) -> list[Image.Image]:
-    """RGB frames of stored media: [image] for an image, up to `n_frames` keyframes for a video or clip.
+    """RGB frames of stored media: [image] for an image, up to `n_frames` keyframes for a video.
 
-    `data` may also be a list of encoded keyframe images (clips store theirs); each decodes to one frame.
+    `data` may also be a list of encoded keyframe images (a sample's stored keyframes); each decodes to one frame.
     """
     if isinstance(data, list):
         return [frame for item in data for frame in decode_frames(item, "image")]
-    if media_type in VIDEO_TYPES:
+    if media_type == "video":
         return decode_video_frames(data, n_frames)
     with Image.open(io.BytesIO(data)) as image:
         image.load()

@@ -119,7 +119,7 @@ class VideoProcessor:
                 "frame_count": plan.end_frame - plan.start_frame, "detector": c.shots.describe(c.analysis_short_side),
                 "shot_index": plan.shot_index, "cut_mode": c.cut_mode,
                 "url": f"{parent['url']}#t={plan.start_s:.3f},{plan.end_s:.3f}", "caption": parent.get("caption"),
-                "media_type": "clip", "status": plan.status, "error": plan.error, "width": scan.width,
+                "media_type": "video", "status": plan.status, "error": plan.error, "width": scan.width,
                 "height": scan.height, "duration_s": plan.end_s - plan.start_s, "shard": parent["shard"],
             }
             if plan.status == "success":

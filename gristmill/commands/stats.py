@@ -21,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats, indent=2, default=str))
         return 0
-    console.print(f"[bold]{stats['samples']}[/] samples, {stats['clips']} clips, {stats['reviews']} review events")
+    kinds = ", ".join(f"{n} {kind}" for kind, n in stats["by_kind"].items())
+    console.print(f"[bold]{stats['samples']}[/] samples ({kinds or 'none yet'}), {stats['reviews']} review events")
     _counts("media type", stats["by_media_type"])
     _counts("crawl status", stats["by_status"])
     for view, summary in stats["scores"].items():

@@ -9,8 +9,10 @@ from them when it retrains ("Next samples from the engine" retrains when enough 
 import streamlit as st
 
 from curation.errors import GristmillError
+from curation.sql import quote_identifier
 from labeling_ui import queues, state
 from labeling_ui.queues import QueueSpec
+from schemas import SAMPLE_KINDS
 
 PAGE_SIZES = [6, 12, 24, 48]
 COLUMNS = 3
@@ -58,6 +60,11 @@ def _spec(s: state.Session) -> QueueSpec:
         if not spec["text"]:
             st.info(f"Enter what to look for ({label}) in the sidebar.")
             st.stop()
+    kinds = ["any", *SAMPLE_KINDS]
+    state.keep("q_sample_kind", "any", kinds)
+    sample_kind = sb.radio("kind", kinds, key="q_sample_kind", horizontal=True,
+                           help="crawled: images and videos of the URL list; clip: shots cut from the videos")
+    spec["sample_kind"] = None if sample_kind == "any" else sample_kind
     state.keep("q_hide", True)
     spec["hide_reviewed"] = sb.checkbox("unreviewed only", key="q_hide")
     return QueueSpec(**spec)
@@ -66,7 +73,7 @@ def _spec(s: state.Session) -> QueueSpec:
 def _median(s: state.Session, column: str) -> float:
     def compute() -> float:
         col = queues.column_sql(column, queues.score_columns(s.catalog))
-        value = s.catalog.query(f"SELECT median({col}) AS m FROM {queues.quote(column.split('.')[0])}")
+        value = s.catalog.query(f"SELECT median({col}) AS m FROM {quote_identifier(column.split('.')[0])}")
         return float(value.column("m")[0].as_py() or 0.0)
 
     return state.cached(f"median:{column}", compute)
@@ -171,10 +178,12 @@ def _model_line(row: dict) -> str:
 def _card(row: dict, index: int, focused: bool, scores: list[str]) -> None:
     with st.container(border=True):
         st.markdown(("**▶ focused** · " if focused else "") + f"`{row['sample_id'][:12]}` · #{row['rank']:,}")
+        if row["parent_id"] is not None:
+            st.caption(f"{row['kind']} of `{row['parent_id'][:12]}` · {row['start_s']:.2f}–{row['end_s']:.2f} s")
         media = state.media_bytes(row)
         if media is None:
             st.caption(f"(no media: {row['media_type']})")
-        elif row["media_type"] in ("video", "clip"):
+        elif row["media_type"] == "video":
             st.video(media)
         else:
             st.image(media, width="stretch")

@@ -16,18 +16,13 @@ import pyarrow as pa
 
 from curation.catalog import CURRENT_DECISIONS, Catalog
 from curation.errors import GristmillError
+from curation.sql import quote_identifier
 from curation.workspace import Workspace
 from pipelines.export.schema import GENERATED_PREFIX, SCORES
 
 PLAN_BYTES = "_plan_bytes"
 """Selection column (dropped before writing): the bytes a row counts for when sizing shards."""
 ROW_OVERHEAD_BYTES = 256
-_NOT_SCORERS = {"samples", "clips", "embeddings", "decisions", "reviews", "review_state"}
-
-
-def q(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def resolve_decisions(workspace: Workspace, name: str | None) -> Path:
@@ -64,24 +59,22 @@ class Selection:
 
     def _score_joins(self) -> str:
         return " ".join(
-            f"LEFT JOIN {q(view)} AS {q('sc_' + view)} ON {q('sc_' + view)}.sample_id = s.sample_id"
+            f"LEFT JOIN {quote_identifier(view)} AS {_alias(view)} ON {_alias(view)}.sample_id = s.sample_id"
             for view in self.scorers
         )
 
 
+def _alias(view: str) -> str:
+    """The quoted alias a scorer view is joined under."""
+    return quote_identifier("sc_" + view)
+
+
 def score_columns(catalog: Catalog) -> dict[str, list[tuple[str, str]]]:
-    """Each scorer view's (column, DuckDB type) pairs except sample_id, by view name."""
-    rows = catalog.query(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
-    ).to_pylist()
-    views: dict[str, list[tuple[str, str]]] = {}
-    for row in rows:
-        views.setdefault(row["table_name"], []).append((row["column_name"], row["data_type"]))
+    """Each scorer view's (column, DuckDB type) pairs except sample_id, by view name (views with a scorer_version)."""
     return {
         view: [c for c in cols if c[0] != "sample_id"]
-        for view, cols in sorted(views.items())
-        if view not in _NOT_SCORERS and {"sample_id", "scorer_version"} <= {c[0] for c in cols}
+        for view, cols in catalog.score_views().items()
+        if {"sample_id", "scorer_version"} <= {c[0] for c in cols}
     }
 
 
@@ -100,23 +93,24 @@ def build_selection(catalog: Catalog, decisions: Path, media: str) -> Selection:
         (view, col) for view, cols in scorers.items() for col, type_ in cols if type_ == "VARCHAR" and "caption" in col
     ]
     structs = ", ".join(
-        f"{q(view)} := CASE WHEN {q('sc_' + view)}.sample_id IS NULL THEN NULL ELSE struct_pack("
-        + ", ".join(f"{q(col)} := {q('sc_' + view)}.{q(col)}" for col, _ in cols)
+        f"{quote_identifier(view)} := CASE WHEN {_alias(view)}.sample_id IS NULL THEN NULL ELSE struct_pack("
+        + ", ".join(f"{quote_identifier(col)} := {_alias(view)}.{quote_identifier(col)}" for col, _ in cols)
         + ") END"
         for view, cols in scorers.items()
     )
     media_bytes = "coalesce(s.media_size, 0) + " if media == "bytes" else ""
     columns = ", ".join(
         [
-            "s.sample_id", "CAST(NULL AS VARCHAR) AS split", "CAST(NULL AS BLOB) AS media", "s.media_type",
+            "s.sample_id", "CAST(NULL AS VARCHAR) AS split", "CAST(NULL AS BLOB) AS media", "s.media_type", "s.kind",
             "s.mime_type", "s.width", "s.height", "s.duration_s", "s.fps", "s.frame_count",
             "coalesce(s.edited_caption, s.caption) AS caption",
             "CASE WHEN s.edited_caption IS NULL THEN 'original' ELSE 'human' END AS caption_source",
             "s.caption AS original_caption",
-            *(f"{q('sc_' + view)}.{q(col)} AS {q(generated_name(view, col))}" for view, col in generated),
+            *(f"{_alias(view)}.{quote_identifier(col)} AS {quote_identifier(generated_name(view, col))}"
+              for view, col in generated),
             "s.url", "s.sha256", "s.media_path", "s.media_offset", "s.media_size", "s.shard AS source_shard",
-            "s.parent_id", "s.clip_start_s", "s.clip_end_s", "s.decision_source", "s.recipe_name", "s.recipe_hash",
-            "s.decision_versions", "s.extra",
+            "s.parent_id", "s.start_s AS clip_start_s", "s.end_s AS clip_end_s", "s.decision_source",
+            "s.recipe_name", "s.recipe_hash", "s.decision_versions", "s.extra",
             *([f"struct_pack({structs}) AS {SCORES}"] if scorers else []),
             f"{media_bytes}{ROW_OVERHEAD_BYTES} + strlen(coalesce(s.edited_caption, s.caption, '')) + strlen(s.url) "
             f"+ strlen(coalesce(s.extra, '')) AS {PLAN_BYTES}",
@@ -188,11 +182,10 @@ left_out AS (
 ),
 chosen AS (
     SELECT c.*, e.new_caption AS edited_caption, w.decision_source, w.recipe_name, w.recipe_hash,
-           w.versions AS decision_versions, cl.parent_id, cl.start_s AS clip_start_s, cl.end_s AS clip_end_s
+           w.versions AS decision_versions
     FROM wanted w
     JOIN crawled c USING (sample_id)
     LEFT JOIN edit e USING (sample_id)
-    LEFT JOIN clips cl USING (sample_id)
     WHERE c.status = 'success' AND NOT ($need_media_path AND c.media_path IS NULL)
 )
 """

@@ -25,7 +25,7 @@ _EXTENSIONS = {
 def media_extension(mime_type: str | None, media_type: str) -> str:
     """Member extension for a mime type: the usual one, else the mime subtype's letters and digits.
 
-    Without a mime type it is the media type ('image', 'video', 'clip'), so a loader still sees bytes.
+    Without a mime type it is the media type ('image' or 'video'), so a loader still sees bytes.
     """
     if mime_type in _EXTENSIONS:
         return _EXTENSIONS[mime_type]

@@ -165,6 +165,12 @@ def test_unknown_columns_are_listed_with_the_valid_ones(ws):
     assert "column 'clip_score' has no view; did you mean clip.clip_score?" in message
 
 
+@pytest.mark.parametrize("ref", ["review_state.decision", "decisions.kept", "reviews.action", "clips.shot_index"])
+def test_outcome_views_are_not_recipe_inputs(ws, ref):
+    with pytest.raises(RecipeError, match=f"unknown scorer or view '{ref.split('.')[0]}'"):
+        curate(ws, recipe({"filter": {"column": ref, "not_null": True}}))
+
+
 @pytest.mark.parametrize("step, expected", [
     ({"filter": {"column": "basic.is_blank", "min": 1}}, "min/max need a numeric column"),
     ({"filter": {"column": "text.language", "equals": 3}}, "value 3 does not fit text.language"),

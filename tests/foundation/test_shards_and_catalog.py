@@ -8,7 +8,7 @@ from curation.catalog import Catalog
 from curation.identity import sample_id
 from curation.shards import ShardWriter, is_shard_done, read_media
 from curation.workspace import Workspace
-from schemas import DECISIONS, REVIEW_EVENTS, SAMPLES, SCORERS, score_schema
+from schemas import DECISIONS, REVIEW_EVENTS, SAMPLES_VIEW, SCORERS, score_schema
 
 
 def _row(i, status="success"):
@@ -60,7 +60,7 @@ def test_every_view_exists_and_is_empty_on_a_new_workspace(tmp_path):
     for name in ["samples", "clips", "embeddings", "decisions", "reviews", *SCORERS]:
         assert name in views
         assert catalog.query(f'SELECT count(*) AS n FROM "{name}"').column("n")[0].as_py() == 0
-    assert views["samples"] == SAMPLES.names
+    assert views["samples"] == SAMPLES_VIEW.names
     assert views["decisions"] == DECISIONS.names
     assert views["reviews"] == REVIEW_EVENTS.names
     assert views["basic"] == score_schema("basic").names

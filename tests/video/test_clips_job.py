@@ -41,7 +41,7 @@ def test_batch_job_writes_clips_keyframes_and_motion(workspace, corpus):
     n_shots = sum(len(v["scene_cuts"]) + 1 for v in corpus)
     assert len(tables["clips"]) == n_shots and report.clips["success"] == len(kept) > 0
     for row in tables["clips"]:
-        assert row["status"] in ("success", "too_short") and row["media_type"] == "clip"
+        assert row["status"] in ("success", "too_short") and row["media_type"] == "video"
         assert row["url"].startswith("http://127.0.0.1/") and "#t=" in row["url"]
     for row in kept:
         mp4 = read_media(workspace.root, row["media_path"], row["media_offset"], row["media_size"])
@@ -51,6 +51,14 @@ def test_batch_job_writes_clips_keyframes_and_motion(workspace, corpus):
     scored = {r["sample_id"]: r for r in tables["motion"]}
     assert all(scored[r["sample_id"]]["error"] is None for r in kept), "every stored clip has motion scores"
     assert sorted(r["error"] for r in tables["motion"] if r["error"]) == ["empty_file", "no_video_stream", "not_a_video"]
+    listed = Catalog(workspace).query(
+        "SELECT c.sample_id, c.kind, c.media_type, c.start_s, p.kind AS parent_kind, p.media_type AS parent_type "
+        "FROM samples c LEFT JOIN samples p ON p.sample_id = c.parent_id WHERE c.parent_id IS NOT NULL "
+        "ORDER BY c.sample_id").to_pylist()
+    assert [r["sample_id"] for r in listed] == [r["sample_id"] for r in tables["clips"]], "every clip is a sample"
+    assert {(r["kind"], r["media_type"], r["parent_kind"], r["parent_type"]) for r in listed} == {
+        ("clip", "video", "crawled", "video")}
+    assert [r["start_s"] for r in listed] == [r["start_s"] for r in tables["clips"]]
     marker = json.loads(workspace.path("clips", "00001.done").read_text())
     assert {f["reason"] for f in marker["failed_videos"]} == {"empty_file", "no_video_stream", "not_a_video"}
 
