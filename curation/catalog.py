@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from curation.reviews import REVIEW_STATE_SQL, compacted_files, read_journals, reviews_sql
 from curation.sample_sources import SOURCES
-from curation.sql import empty_select, files_select, quote_identifier
+from curation.sql import empty_select, files_select, glob_select, quote_identifier
 from curation.workspace import Workspace
 from schemas import CLIPS, DECISIONS, REVIEW_EVENTS, SAMPLES_VIEW, SCORERS, embedding_schema, score_schema
 
@@ -42,20 +42,25 @@ class Catalog:
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self.con = duckdb.connect()
+        self.con.execute("SET enable_progress_bar = false")  # a library prints nothing; the CLI shows progress
         self.refresh()
 
     def refresh(self) -> None:
-        """(Re)create every view from the workspace's current files."""
+        """(Re)create every view over the workspace's folders.
+
+        Table views read their folder's files through a glob when a query runs, so opening the catalog costs the
+        same over 10 files as over 10,000; a folder with no file yet gives an empty view until the next refresh.
+        """
         ws = self.workspace
         self._samples_view()
-        self._view("clips", ws.parquet_files("clips"), CLIPS)
+        self._view("clips", ws.parquet_glob("clips"), CLIPS)
         for scorer in sorted(set(SCORERS) | set(ws.subfolders("scores"))):
             if scorer.isidentifier() and scorer not in NON_SCORE_VIEWS:
                 schema = score_schema(scorer) if scorer in SCORERS else None
-                self._view(scorer, ws.parquet_files("scores", scorer), schema)
-        embedding_files = [f for model in ws.subfolders("embeddings") for f in ws.parquet_files("embeddings", model)]
-        self._view("embeddings", embedding_files, TABLE_VIEWS["embeddings"])
-        self._view("decisions", self._current_decisions(), DECISIONS)
+                self._view(scorer, ws.parquet_glob("scores", scorer), schema)
+        self._embeddings_view()
+        decisions = self._current_decisions()
+        self._view("decisions", str(decisions) if decisions else None, DECISIONS)
         self.refresh_reviews()
 
     def refresh_reviews(self) -> None:
@@ -79,20 +84,29 @@ class Catalog:
         return {view: cols for view, cols in self.column_types().items() if view not in NON_SCORE_VIEWS}
 
     def _samples_view(self) -> None:
-        parts = [source.select_sql(files) for source in SOURCES if (files := source.files(self.workspace))]
+        parts = [select for source in SOURCES if (select := source.select_sql(self.workspace))]
         select = " UNION ALL ".join(parts) if parts else empty_select(SAMPLES_VIEW)
         self.con.execute(f"CREATE OR REPLACE VIEW samples AS {select}")
 
-    def _current_decisions(self) -> list[Path]:
+    def _embeddings_view(self) -> None:
+        """Every model's embeddings in one view, one glob per model folder (models of several vector lengths
+        give FLOAT[] vectors, one model FLOAT[dim])."""
+        globs = [g for model in self.workspace.subfolders("embeddings") if (g := self.workspace.parquet_glob(
+            "embeddings", model))]
+        select = " UNION ALL BY NAME ".join(map(glob_select, globs)) or empty_select(TABLE_VIEWS["embeddings"])
+        self.con.execute(f"CREATE OR REPLACE VIEW embeddings AS {select}")
+
+    def _current_decisions(self) -> Path | None:
         pointer = self.workspace.path("decisions", CURRENT_DECISIONS)
         if not pointer.is_file():
-            return []
+            return None
         target = self.workspace.path("decisions", pointer.read_text().strip())
-        return [target] if target.is_file() else []
+        return target if target.is_file() else None
 
-    def _view(self, name: str, files: list[Path], schema: pa.Schema | None) -> None:
-        if files:
-            select = files_select(files)
+    def _view(self, name: str, pattern: str | None, schema: pa.Schema | None) -> None:
+        """A view over the files matching `pattern`, or an empty one with `schema`'s columns when it is None."""
+        if pattern is not None:
+            select = glob_select(pattern)
         elif schema is not None:
             select = empty_select(schema)
         else:

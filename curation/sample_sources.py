@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.shards import is_shard_done
-from curation.sql import duckdb_type, files_select, quote_identifier, quote_literal
+from curation.sql import duckdb_type, glob_select, quote_identifier, quote_literal
 from curation.workspace import Workspace
 from schemas import CLIPS, SAMPLES, SAMPLES_VIEW
 
@@ -36,16 +36,17 @@ class SampleSource:
         """Columns this source sets to a constant: `kind` always, plus its own constants."""
         return {"kind": self.kind, **self.constants}
 
-    def files(self, ws: Workspace) -> list[Path]:
-        """This source's Parquet files in `ws` (temporary files skipped)."""
-        return ws.parquet_files(self.folder)
-
     def committed_units(self, ws: Workspace) -> list[str]:
         """Unit names of this source's committed shards (marker written), sorted."""
-        return [self.unit_prefix + p.stem for p in self.files(ws) if is_shard_done(ws.path(self.folder), p.stem)]
+        files = ws.parquet_files(self.folder)
+        return [self.unit_prefix + p.stem for p in files if is_shard_done(ws.path(self.folder), p.stem)]
 
-    def select_sql(self, files: list[Path], columns: list[str] | None = None) -> str:
-        """SQL selecting `columns` (default: every SAMPLES_VIEW column) of `files`, mapped by the rule above."""
+    def select_sql(self, ws: Workspace, columns: list[str] | None = None) -> str | None:
+        """SQL selecting `columns` (default: every SAMPLES_VIEW column) of this source's files in `ws`, mapped by
+        the rule above; None when the source has no files yet."""
+        pattern = ws.parquet_glob(self.folder)
+        if pattern is None:
+            return None
         exprs = []
         for f in _view_fields(columns):
             if f.name in self.fixed():
@@ -55,7 +56,7 @@ class SampleSource:
             else:
                 expr = "NULL"
             exprs.append(f"CAST({expr} AS {duckdb_type(f.type)}) AS {quote_identifier(f.name)}")
-        return f"SELECT {', '.join(exprs)} FROM ({files_select(files)})"
+        return f"SELECT {', '.join(exprs)} FROM ({glob_select(pattern)})"
 
     def read_rows(self, path: Path, columns: list[str]) -> pa.Table:
         """`columns` of one of this source's files as a SAMPLES_VIEW-typed Arrow table, mapped by the rule."""

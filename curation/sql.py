@@ -49,3 +49,12 @@ def empty_select(schema: pa.Schema) -> str:
 def files_select(files) -> str:
     """SQL reading every column of Parquet `files` (at least one), columns matched by name."""
     return f"SELECT * FROM read_parquet([{literal_list(files)}], union_by_name = true)"
+
+
+def glob_select(pattern: str) -> str:
+    """SQL reading every column of the Parquet files matching `pattern` (a glob) when the query runs.
+
+    The first matching file gives the columns and the other files must have them (DuckDB says which file
+    lacks one): binding reads one footer, not one per file, so a view over 10,000 files opens at once.
+    Writers conform every file of a table to one schema (`schemas`), which makes this safe."""
+    return f"SELECT * FROM read_parquet({quote_literal(pattern)})"

@@ -10,6 +10,7 @@ Layout (see README "Workspace layout"):
     reviews/                  the append-only human review log
     reports/                  crawl reports, funnels, histograms
 """
+import os
 from pathlib import Path
 
 import yaml
@@ -99,6 +100,17 @@ class Workspace:
         if not folder.is_dir():
             return []
         return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+
+    def parquet_glob(self, *parts: str) -> str | None:
+        """The glob of the committed Parquet files directly under a workspace folder, or None when it has none.
+
+        Temporary files (`.<name>.tmp-*`) never match, so a reader of the glob sees only renamed, whole files."""
+        folder = self.path(*parts)
+        if not folder.is_dir():
+            return None
+        with os.scandir(folder) as entries:
+            found = any(e.name.endswith(".parquet") and not e.name.startswith(".") for e in entries)
+        return str(folder / "*.parquet") if found else None
 
     def subfolders(self, *parts: str) -> list[str]:
         """Names of the folders under a workspace folder, sorted."""

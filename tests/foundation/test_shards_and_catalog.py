@@ -96,3 +96,36 @@ def test_query_parameters_are_bound(ws):
     catalog = Catalog(ws)
     hostile = "x' OR 1=1 --"
     assert catalog.query("SELECT count(*) AS n FROM samples WHERE caption = ?", [hostile]).column("n")[0].as_py() == 0
+
+
+def test_views_read_only_committed_files(ws):
+    """A crashed writer leaves at most a temporary file; no view lists it, and the catalog still opens."""
+    (ws.path("shards") / ".00001.parquet.tmp-0123456789ab").write_bytes(b"half a parquet file")
+    ws.path("scores", "basic").mkdir(parents=True, exist_ok=True)
+    (ws.path("scores", "basic") / ".00000.parquet.tmp-0123456789ab").write_bytes(b"PAR1")
+    catalog = Catalog(ws)
+    assert catalog.query("SELECT count(*) AS n FROM samples").column("n")[0].as_py() == 5
+    assert catalog.query("SELECT count(*) AS n FROM basic").column("n")[0].as_py() == 0
+
+
+def test_new_shards_are_seen_after_a_refresh_and_kinds_are_set(ws):
+    catalog = Catalog(ws)
+    writer = ShardWriter(ws.root, "00001")
+    writer.add(_row(20), media=b"x", ext="jpg")
+    writer.commit({"downloaded": 1})
+    catalog.refresh()
+    rows = catalog.query("SELECT shard, kind, count(*) AS n FROM samples GROUP BY ALL ORDER BY ALL").to_pylist()
+    assert rows == [{"shard": "00000", "kind": "crawled", "n": 5}, {"shard": "00001", "kind": "crawled", "n": 1}]
+
+
+def test_embeddings_of_models_with_different_lengths_share_one_view(ws):
+    from schemas import embedding_schema
+
+    for model, dim in (("small", 4), ("large", 8)):
+        schema = embedding_schema(dim)
+        vec = pa.FixedSizeListArray.from_arrays(pa.array([0.5] * dim, pa.float16()), dim)
+        table = pa.table({"sample_id": ["a"], "image_embedding": vec, "text_embedding": vec,
+                          "model_id": [model]}, schema=schema)
+        write_parquet(table, ws.path("embeddings", model, "00000.parquet"))
+    rows = Catalog(ws).query("SELECT model_id, len(image_embedding) AS d FROM embeddings ORDER BY 1").to_pylist()
+    assert rows == [{"model_id": "large", "d": 8}, {"model_id": "small", "d": 4}]
