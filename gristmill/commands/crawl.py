@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fields = CrawlConfig.model_fields
     parser.add_argument("workspace", help="workspace folder (created when missing or empty)")
     parser.add_argument("--urls", required=True,
-                        help="URL list: Parquet, CSV, TSV, JSONL or text; a file, folder or glob; local or fsspec URI")
+                        help="URL list: Parquet, CSV, TSV, JSON, JSONL or text (optionally .gz/.bz2/.xz/.zst); a file, "
+                             "folder or glob; local or fsspec URI")
     parser.add_argument("--caption-col", default="caption",
                         help="caption column (default: caption); '' for lists without captions")
     parser.add_argument("--column-names", help="comma-separated names for header-less CSV/TSV (CC3M: caption,url)")

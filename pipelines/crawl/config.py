@@ -3,9 +3,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-INPUT_FORMATS = ("auto", "parquet", "csv", "tsv", "jsonl", "txt")
+INPUT_FORMATS = ("auto", "parquet", "csv", "tsv", "json", "jsonl", "txt")
 RESIZE_MODES = ("no", "keep_ratio", "center_crop", "border", "keep_ratio_largest")
 RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
+OUTPUT_SETTINGS = {  # CrawlConfig field -> CLI flag, of the options that change the bytes written
+    "image_size": "--image-size", "resize_mode": "--resize-mode", "resize_only_if_bigger": "--resize-only-if-bigger",
+    "encode_format": "--encode-format", "encode_quality": "--encode-quality",
+}
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".webm", ".mov", ".mkv", ".avi", ".mpg", ".mpeg", ".ogv")
 
 
@@ -16,7 +20,7 @@ class CrawlConfig(BaseModel):
 
     # input list
     urls: str = Field(description="URL list: a file, a folder of files or a glob; local or fsspec (s3://, gs://)")
-    input_format: Literal["auto", "parquet", "csv", "tsv", "jsonl", "txt"] = "auto"
+    input_format: Literal["auto", "parquet", "csv", "tsv", "json", "jsonl", "txt"] = "auto"
     url_col: str = "url"
     caption_col: str | None = Field("caption", description="None: the list has no captions")
     column_names: list[str] | None = Field(
@@ -70,3 +74,7 @@ class CrawlConfig(BaseModel):
     def shard_plan(self) -> dict:
         """The options that decide which sample lands in which shard (a resumed crawl must keep them)."""
         return self.model_dump(include={"input_format", "url_col", "caption_col", "column_names", "shard_size"})
+
+    def output_settings(self) -> dict:
+        """The options that change the bytes written for a sample (one workspace must not mix two of them)."""
+        return self.model_dump(include=set(OUTPUT_SETTINGS))

@@ -1,17 +1,23 @@
-"""Reading URL lists: Parquet, CSV, TSV, JSONL and plain text, local or on any fsspec filesystem.
+"""Reading URL lists: Parquet, CSV, TSV, JSON, JSONL and plain text, local or on any fsspec filesystem.
 
 `plan_inputs` runs in the driver before anything is downloaded: it expands the path (a file, a folder, a glob),
 checks that every file can be read, is not empty and has the URL and caption columns, and splits the work into
 parts (Parquet row groups; one part per text file). A problem raises GristmillError naming the file and the
 columns it found. `read_part` runs inside the pipeline and yields RawRows in input order.
 
-Columns other than the URL and caption columns are carried through (as the sample's `extra` JSON).
-Text files may be compressed (.gz, .bz2, .xz, .zst); bytes that are not UTF-8 are decoded as cp1252, so a
-stray Latin-1 caption is repaired rather than fatal. A malformed JSONL line or CSV row becomes a `bad_row`
-sample instead of stopping the crawl. Header-less CSV/TSV files (CC3M, CC12M) take `column_names`.
+Columns other than the URL and caption columns are carried through (as the sample's `extra` JSON), except an
+index column as pandas writes one (CSV `Unnamed: 0` or an empty name, Parquet `__index_level_0__`).
+A `.json` file is pandas' `to_json()` output (a column-oriented object `{"url": {"0": ...}, ...}`), a JSON array
+of records (`to_json(orient="records")`) or, when its first line is one record, JSONL. The two whole-document
+forms are parsed whole: files over MAX_JSON_DOCUMENT_BYTES (decompressed) are refused; use JSONL or Parquet.
+Text files may be compressed (.gz, .bz2, .xz, .zst; .zst needs the `zstandard` package); bytes that are not
+UTF-8 are decoded as cp1252, so a stray Latin-1 caption is repaired rather than fatal. A malformed JSONL line
+or CSV row becomes a `bad_row` sample instead of stopping the crawl. Header-less CSV/TSV files (CC3M, CC12M)
+take `column_names`.
 """
 import csv
 import json
+import re
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -24,10 +30,12 @@ from pipelines.crawl.records import RawRow
 
 FORMAT_BY_SUFFIX = {
     ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
-    ".ndjson": "jsonl", ".json": "jsonl", ".txt": "txt", ".lst": "txt",
+    ".ndjson": "jsonl", ".json": "json", ".txt": "txt", ".lst": "txt",
 }
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 TEXT_URL_COLUMN = "url"
+MAX_JSON_DOCUMENT_BYTES = 2**30  # a whole-document .json is parsed in memory (several times its size)
+PANDAS_INDEX_COLUMN = re.compile(r"|Unnamed: \d+|__index_level_\d+__")  # CSV "" / re-saved CSV / Parquet
 _DELIMITER = {"csv": ",", "tsv": "\t"}
 
 
@@ -56,6 +64,7 @@ def plan_inputs(spec: str, fmt: str, columns: Columns) -> list[InputPart]:
     parts: list[InputPart] = []
     for file_index, uri in enumerate(_expand(spec)):
         file_fmt = detect_format(uri) if fmt == "auto" else fmt
+        _require_decompressor(uri)
         try:
             n_parts = _validate(uri, file_fmt, columns)
         except GristmillError:
@@ -75,6 +84,8 @@ def count_rows(parts: list[InputPart]) -> int:
         if fmt == "parquet":
             with fsspec.open(uri, "rb") as fh:
                 total += pq.ParquetFile(fh).metadata.num_rows
+        elif fmt == "json" and _is_json_document(uri):
+            total += len(_json_document_rows(uri))
         else:
             with fsspec.open(uri, "rb", compression="infer") as fh:
                 total += sum(1 for _ in fh)
@@ -112,6 +123,13 @@ def detect_format(uri: str) -> str:
                          f"({', '.join(sorted(set(FORMAT_BY_SUFFIX.values())))})")
 
 
+def _require_decompressor(uri: str) -> None:
+    """Refuse a .zst file when `zstandard` is missing (fsspec would then hand back the compressed bytes)."""
+    if uri.lower().endswith(".zst") and "zstd" not in fsspec.available_compressions():
+        raise GristmillError(f"{uri}: reading .zst files needs the 'zstandard' package, which is not installed "
+                             "(pip install zstandard), or decompress the file first")
+
+
 def _validate(uri: str, fmt: str, columns: Columns) -> int:
     """Check one file; return its number of parts (row groups for Parquet, else 1)."""
     if fmt == "parquet":
@@ -131,10 +149,11 @@ def _validate(uri: str, fmt: str, columns: Columns) -> int:
     if first is None:
         found = f"; columns: {', '.join(header)}" if fmt in ("csv", "tsv") and header else ""
         raise GristmillError(f"{uri}: empty file (no rows{found})")
-    if fmt == "jsonl":
+    if fmt in ("json", "jsonl"):
         if not isinstance(first[1], dict):
             raise GristmillError(f"{uri}: the first line is not a JSON object ({first[0]})")
         _require_columns(uri, list(first[0]), columns)
+        _require_text_url(uri, first[1], columns)
     return 1
 
 
@@ -146,6 +165,16 @@ def _require_columns(uri: str, found: list[str], columns: Columns) -> None:
                 f"{uri}: no {what} {name!r}; columns found: {', '.join(map(str, found)) or '(none)'}"
                 + _hint(found)
             )
+
+
+def _require_text_url(uri: str, first: dict, columns: Columns) -> None:
+    """Refuse a JSON list whose first URL is not text: a layout read wrongly, not one bad row."""
+    url = first[columns.url]
+    if url is not None and not isinstance(url, str):
+        raise GristmillError(
+            f"{uri}: the URL column {columns.url!r} of the first row holds {type(url).__name__}, not text; "
+            "expected JSONL, a records array (to_json(orient='records')) or a column-oriented object (to_json())"
+        )
 
 
 def _hint(found: list[str]) -> str:
@@ -179,7 +208,8 @@ def _read_parquet(part: InputPart, columns: Columns) -> Iterator[RawRow]:
 def _split(position: tuple[int, int, int], record: dict, columns: Columns) -> RawRow:
     url = _text(record.get(columns.url))
     caption = _text(record.get(columns.caption)) if columns.caption is not None else None
-    extra = {k: v for k, v in record.items() if k not in (columns.url, columns.caption)}
+    extra = {k: v for k, v in record.items()
+             if k not in (columns.url, columns.caption) and not PANDAS_INDEX_COLUMN.fullmatch(str(k))}
     return RawRow(position, url, caption, extra)
 
 
@@ -207,8 +237,11 @@ def _text_records(uri: str, fmt: str, columns: Columns) -> Iterator[tuple[object
         for line in _lines(uri):
             if line.strip():
                 yield (TEXT_URL_COLUMN,), {TEXT_URL_COLUMN: line.strip()}
-    elif fmt == "jsonl":
+    elif fmt == "jsonl" or fmt == "json" and not _is_json_document(uri):
         yield from _jsonl_records(uri)
+    elif fmt == "json":
+        for record in _json_document_rows(uri):
+            yield tuple(record), record
     elif fmt in ("csv", "tsv"):
         yield from _csv_records(uri, fmt, columns.names)
     else:
@@ -228,6 +261,53 @@ def _jsonl_records(uri: str) -> Iterator[tuple[object, dict | str]]:
             yield f"line {line_no}: not a JSON object", line.strip()
             continue
         yield tuple(record), record
+
+
+def _is_json_document(uri: str) -> bool:
+    """Whether a .json file is one JSON document (pandas' column-oriented object, a records array), not JSONL.
+
+    Only the first non-blank line is read: an array, an incomplete object (pretty-printed) or an object of
+    objects (`{"url": {"0": ...}}`) is a document; a complete flat object is the first line of JSONL.
+    """
+    first = next((line.strip() for line in _lines(uri) if line.strip()), "")
+    if first.startswith("["):
+        return True
+    try:
+        record = json.loads(first)
+    except json.JSONDecodeError:
+        return first.startswith("{")
+    return isinstance(record, dict) and bool(record) and all(isinstance(v, dict) for v in record.values())
+
+
+def _json_document_rows(uri: str) -> list[dict]:
+    """The rows of a whole-document .json file, parsed in memory (hence MAX_JSON_DOCUMENT_BYTES)."""
+    with fsspec.open(uri, "rb", compression="infer") as fh:
+        raw = fh.read(MAX_JSON_DOCUMENT_BYTES + 1)
+    if len(raw) > MAX_JSON_DOCUMENT_BYTES:
+        raise GristmillError(f"{uri}: a JSON document over {MAX_JSON_DOCUMENT_BYTES} bytes is parsed whole and "
+                             "is refused; convert it to JSONL (to_json(orient='records', lines=True)) or Parquet")
+    try:
+        document = json.loads(_decode(raw).removeprefix("\ufeff"))
+    except json.JSONDecodeError as exc:
+        raise GristmillError(f"{uri}: invalid JSON: {exc}") from exc
+    return _records_of_array(uri, document) if isinstance(document, list) else _records_of_columns(uri, document)
+
+
+def _records_of_array(uri: str, document: list) -> list[dict]:
+    for i, record in enumerate(document):
+        if not isinstance(record, dict):
+            raise GristmillError(f"{uri}: item {i} of the JSON array is not an object (a record) but "
+                                 f"{type(record).__name__}")
+    return document
+
+
+def _records_of_columns(uri: str, document: object) -> list[dict]:
+    """Rows of pandas' column-oriented object `{column: {index: value}}`, in the index order of the file."""
+    if not isinstance(document, dict) or not all(isinstance(v, dict) for v in document.values()):
+        raise GristmillError(f"{uri}: not a JSON form that can be read: expected a records array "
+                             "(to_json(orient='records')), a column-oriented object (to_json()) or JSONL")
+    index = dict.fromkeys(key for values in document.values() for key in values)
+    return [{column: values.get(key) for column, values in document.items()} for key in index]
 
 
 def _csv_records(uri: str, fmt: str, names: tuple[str, ...] | None) -> Iterator[tuple[object, dict | str]]:

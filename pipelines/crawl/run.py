@@ -2,7 +2,9 @@
 
 Resuming is re-running: committed shards are skipped, uncommitted ones are crawled again from scratch. The
 shard layout is pinned in `shards/crawl-plan.json`: a later crawl of another list (or with another shard size
-or columns) into the same workspace is refused instead of silently mixing two layouts.
+or columns) into the same workspace is refused instead of silently mixing two layouts. Likewise the resize and
+encode settings are pinned in `shards/crawl-settings.json` by the first crawl: a workspace never mixes samples
+written with two settings. One crawl at a time holds the workspace's lock (`lock.py`).
 
 Where the pipeline runs: on the configured Beam runner in a thread of the driver, except for the DirectRunner's
 `multi_processing` mode, where the shards still to crawl are split over local worker processes that each run
@@ -22,14 +24,16 @@ from curation.atomic import write_json
 from curation.errors import GristmillError
 from curation.shards import shard_name
 from curation.workspace import CONFIG_NAME, Workspace
-from pipelines.crawl.config import CrawlConfig
+from pipelines.crawl.config import OUTPUT_SETTINGS, CrawlConfig
 from pipelines.crawl.inputs import Columns, InputPart, count_rows, plan_inputs
+from pipelines.crawl.lock import crawl_lock
 from pipelines.crawl.pipeline import DIRECT_RUNNERS, CrawlJob, pipeline_options, run_pipeline
 from pipelines.crawl.processes import LocalProcesses, split_shards
 from pipelines.crawl.records import shard_count
 from pipelines.crawl.report import CrawlReport, ProgressMonitor, build_report, read_markers, summary
 
 PLAN_FILE = "crawl-plan.json"
+SETTINGS_FILE = "crawl-settings.json"
 LAYOUT = "url-hash-ranges/v2"  # how samples map to shards; a workspace pinned with another layout is refused
 REPORT_FILE = "crawl.json"
 
@@ -38,14 +42,20 @@ def crawl(workspace: str | Path, config: CrawlConfig, console: Console | None = 
     """Crawl `config.urls` into `workspace` (created when missing or empty) and return the report.
 
     With `config.progress`, progress and the final summary go to `console` (the CLI passes its own); without a
-    console nothing is printed. Raises GristmillError, before any download, for an unusable list or a workspace
-    holding another crawl.
+    console nothing is printed. Raises GristmillError, before any download, for an unusable list, a workspace
+    holding another crawl or other output settings, or a workspace another process is crawling.
     """
     ws = _open_or_create(Path(workspace))
+    with crawl_lock(ws.root):
+        return _crawl_locked(ws, config, console)
+
+
+def _crawl_locked(ws: Workspace, config: CrawlConfig, console: Console | None) -> CrawlReport:
     columns = Columns(config.url_col, config.caption_col, tuple(config.column_names or ()) or None)
     parts = plan_inputs(config.urls, config.input_format, columns)
     n_shards = shard_count(count_rows(parts), config.shard_size)
     _pin_plan(ws, config, parts, n_shards)
+    _pin_settings(ws, config)
     shards_dir = ws.path("shards")
     _remove_stale_temporaries(shards_dir)
     done_before = set(read_markers(shards_dir))
@@ -85,6 +95,23 @@ def _pin_plan(ws: Workspace, config: CrawlConfig, parts: list[InputPart], n_shar
             )
         return
     write_json(plan, path)
+
+
+def _pin_settings(ws: Workspace, config: CrawlConfig) -> None:
+    """Pin the output settings on the first crawl; refuse a later one with others, listing the differences."""
+    settings = config.output_settings()
+    path = ws.path("shards", SETTINGS_FILE)
+    if not path.exists():
+        write_json(settings, path)
+        return
+    pinned = json.loads(path.read_text())
+    differing = [f"{OUTPUT_SETTINGS[k]} {pinned.get(k)} (pinned) vs {settings[k]} (now)"
+                 for k in settings if pinned.get(k) != settings[k]]
+    if differing:
+        raise GristmillError(
+            f"{ws.root} holds samples written with other settings: {'; '.join(differing)}. Re-run with the "
+            "pinned settings to resume, or crawl into a new workspace to use the new ones"
+        )
 
 
 def _remove_stale_temporaries(shards_dir: Path) -> None:
