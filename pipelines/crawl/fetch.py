@@ -6,19 +6,26 @@ it pure Python, kept off the download threads to spare them the GIL) and img2dat
 swaps the process's stdout/stderr file descriptors while it decodes, so calls are serialised per process (two
 shards in one process, as with the multi_threading runner, would otherwise lose stdout for good).
 Every outcome is a row: failures carry their status, error and whatever the fetch learned (HTTP status, bytes,
-sha256).
+sha256). Both steps run through `_guarded`, the per-sample boundary: an unexpected exception (Pillow, PyAV,
+OpenCV, memory) becomes that sample's `internal_error` row, so no sample can fail its shard (which would fail
+again on every re-run).
+
+A video is probed from the temporary file its download was spooled to, then memory-mapped for the shard writer
+and the file deleted: its bytes stay in the page cache, not on the heap, while it waits to be written.
 """
 import io
+import mmap
 import os
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations (under img2dataset) phones home on import
 from img2dataset.resizer import Resizer  # noqa: E402
 
 from pipelines.crawl import status
 from pipelines.crawl.config import CrawlConfig
-from pipelines.crawl.http import Caps, HttpClient
+from pipelines.crawl.http import Caps, HttpClient, Payload
 from pipelines.crawl.images import verify_image
 from pipelines.crawl.records import Candidate, url_extension
 from pipelines.crawl.status import Failure
@@ -30,10 +37,10 @@ _RESIZER_LOCK = threading.Lock()  # Resizer redirects fds 1 and 2 while it runs:
 
 @dataclass
 class Fetched:
-    """A sample's row so far and its media: raw image bytes still to resize, a video as stored, or None."""
+    """A sample's row so far and its media: raw image bytes still to resize, a video as stored (mapped), or None."""
 
     row: dict
-    media: bytes | None = None
+    media: bytes | mmap.mmap | None = None
     ext: str | None = None
     needs_resize: bool = False
 
@@ -44,6 +51,19 @@ def base_row(cand: Candidate) -> dict:
         "sample_id": cand.sample_id, "url": cand.url, "caption": cand.caption, "media_type": cand.media_type,
         "status": cand.status, "error": cand.error, "extra": cand.extra,
     }
+
+
+def _guarded(row: dict, step: Callable[[], Fetched]) -> Fetched:
+    """Run one sample's `step`; a Failure, or any other exception, becomes the row's outcome instead of escaping."""
+    try:
+        return step()
+    except Failure as failure:
+        row.update(status=failure.status, error=failure.error)
+        if failure.http_status is not None:
+            row["http_status"] = failure.http_status
+    except Exception as exc:  # noqa: BLE001 - the per-sample dead letter: recorded, never fails the shard
+        row.update(status=status.INTERNAL_ERROR, error=f"{type(exc).__name__}: {exc}")
+    return Fetched(row)
 
 
 class SampleFetcher:
@@ -75,21 +95,20 @@ class SampleFetcher:
         row = base_row(cand)
         if cand.status is not None:
             return Fetched(row)
-        try:
-            payload = self.client.fetch(cand.url, cand.media_type, self.caps)
-            row.update(media_type=payload.kind, http_status=payload.http_status, original_bytes=len(payload.data),
+        return _guarded(row, lambda: self._download(cand, row))
+
+    def _download(self, cand: Candidate, row: dict) -> Fetched:
+        payload = self.client.fetch(cand.url, cand.media_type, self.caps)
+        with payload.body:
+            row.update(media_type=payload.kind, http_status=payload.http_status, original_bytes=payload.size,
                        sha256=payload.sha256, mime_type=payload.content_type or None)
             if payload.kind == "video":
-                return self._video(row, payload.data, url_extension(payload.url))
-            return Fetched(row, payload.data, needs_resize=True)
-        except Failure as failure:
-            row.update(status=failure.status, error=failure.error)
-            if failure.http_status is not None:
-                row["http_status"] = failure.http_status
-            return Fetched(row)
+                return self._video(row, payload)
+            return Fetched(row, payload.body.read(), needs_resize=True)
 
-    def _video(self, row: dict, data: bytes, url_ext: str | None) -> Fetched:
-        info = probe_video(data, self.max_pixels, url_ext)
+    def _video(self, row: dict, payload: Payload) -> Fetched:
+        """Probe a spooled video; on success map its file for the shard writer (the file is deleted on close)."""
+        info = probe_video(payload.body.name, self.max_pixels, url_extension(payload.url))
         row.update(
             status=status.SUCCESS, width=info.width, height=info.height, original_width=info.width,
             original_height=info.height, duration_s=info.duration_s, fps=info.fps, frame_count=info.frame_count,
@@ -97,7 +116,7 @@ class SampleFetcher:
             video_codec=info.video_codec, audio_codec=info.audio_codec, rotation=info.rotation,
             container=info.container,
         )
-        return Fetched(row, data, info.ext)
+        return Fetched(row, mmap.mmap(payload.body.fileno(), 0, access=mmap.ACCESS_READ), info.ext)
 
 
 class ImageFinisher:
@@ -115,15 +134,14 @@ class ImageFinisher:
         )
 
     def finish(self, fetched: Fetched) -> Fetched:
-        """Resize a verified image; other outcomes pass through."""
+        """Resize a verified image; other outcomes pass through. Never raises for a bad sample."""
         if not fetched.needs_resize:
             return fetched
+        return _guarded(fetched.row, lambda: self._finish(fetched))
+
+    def _finish(self, fetched: Fetched) -> Fetched:
         row = fetched.row
-        try:
-            info = verify_image(fetched.media, self.max_pixels)
-        except Failure as failure:
-            row.update(status=failure.status, error=failure.error)
-            return Fetched(row)
+        info = verify_image(fetched.media, self.max_pixels)
         row.update(mime_type=info.mime_type, original_width=info.width, original_height=info.height)
         with _RESIZER_LOCK:
             img, width, height, _, _, error = self.resizer(io.BytesIO(fetched.media))

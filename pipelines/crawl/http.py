@@ -8,14 +8,18 @@ whole bodies without a cap and reports errors as strings. The crawl keeps its be
   DNS resolution (so a DNS answer that changes between lookups cannot slip through);
 * redirects are followed by hand: scheme checked, loops and over-long chains are failures;
 * bodies are streamed with a byte cap and a deadline (a server trickling bytes cannot hold a thread forever);
+  video bodies go to a temporary file as they arrive, image bodies (capped much lower) to memory;
 * 429/503 with Retry-After wait the advised delay (capped), other transient failures back off exponentially,
   permanent failures are not retried.
 """
 import hashlib
+import io
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import BinaryIO
 from urllib.parse import urljoin
 
 import urllib3
@@ -61,11 +65,16 @@ class Caps:
 
 @dataclass
 class Payload:
-    """A downloaded body and what the server said about it."""
+    """A downloaded body and what the server said about it.
+
+    `body` is positioned at its start: memory for an image, a named temporary file for a video (deleted when
+    closed). The caller owns it and closes it.
+    """
 
     url: str
     kind: str  # 'image' or 'video': the declared Content-Type's kind, else the URL's
-    data: bytes
+    body: BinaryIO
+    size: int
     http_status: int
     content_type: str
     sha256: str
@@ -208,8 +217,15 @@ class HttpClient:
             raise Failure(status.WRONG_CONTENT_TYPE, f"server declared Content-Type {content_type}", code)
         kind = content_type.split("/")[0] if content_type.startswith(("image/", "video/")) else kind
         cap = caps[kind]
-        data = _read_body(response, cap.max_bytes, started + cap.deadline, code)
-        return Payload(url, kind, data, code, content_type, hashlib.sha256(data).hexdigest())
+        body = _body_sink(kind)
+        try:
+            sha256 = _read_body(response, body, cap.max_bytes, started + cap.deadline, code)
+        except BaseException:
+            body.close()
+            raise
+        size = body.tell()
+        body.seek(0)
+        return Payload(url, kind, body, size, code, content_type, sha256)
 
 
 def _discard(response) -> None:
@@ -218,11 +234,17 @@ def _discard(response) -> None:
     response.release_conn()
 
 
-def _read_body(response, max_bytes: int, deadline: float, code: int) -> bytes:
+def _body_sink(kind: str) -> BinaryIO:
+    """Where a body is streamed: a named temporary file for a video (probed from disk), memory for an image."""
+    return tempfile.NamedTemporaryFile(prefix="gristmill-video-") if kind == "video" else io.BytesIO()
+
+
+def _read_body(response, sink: BinaryIO, max_bytes: int, deadline: float, code: int) -> str:
+    """Stream the body into `sink` under the byte cap and the deadline; return its sha256 (hex)."""
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise Failure(status.TOO_LARGE, f"Content-Length {declared} exceeds the {max_bytes} byte cap", code)
-    chunks, size = [], 0
+    digest, size = hashlib.sha256(), 0
     try:
         while chunk := response.read1(CHUNK):
             size += len(chunk)
@@ -230,7 +252,8 @@ def _read_body(response, max_bytes: int, deadline: float, code: int) -> bytes:
                 raise Failure(status.TOO_LARGE, f"more than {max_bytes} bytes received (byte cap)", code)
             if time.monotonic() > deadline:
                 raise Failure(status.TIMEOUT, f"download deadline passed after {size} bytes", code, transient=True)
-            chunks.append(chunk)
+            digest.update(chunk)
+            sink.write(chunk)
     except ProtocolError as exc:
         if declared and declared.isdigit() and size < int(declared):
             raise Failure(
@@ -239,7 +262,7 @@ def _read_body(response, max_bytes: int, deadline: float, code: int) -> bytes:
         raise Failure(status.CONNECTION_ERROR, f"connection broken: {exc}", code, transient=True) from None
     except ReadTimeoutError:
         raise Failure(status.TIMEOUT, f"read timed out after {size} bytes", code, transient=True) from None
-    return b"".join(chunks)
+    return digest.hexdigest()
 
 
 def _network_failure(exc: HTTPError) -> Failure:

@@ -10,11 +10,13 @@ Input and URL
     duplicate_url            the same normalised URL appeared earlier with another caption; not fetched again
 Network
     blocked_private_network  the host (or a redirect hop) resolves to a private, loopback, link-local or cloud-metadata
-                             address; metadata and link-local addresses are refused even with --allow-private-network
+                             address, or an IPv6 form embedding one (mapped, NAT64, 6to4); metadata and link-local
+                             addresses are refused even with --allow-private-network
     dns_error                the host name does not resolve
     connection_error         refused, reset or otherwise failed connection
     tls_error                TLS handshake or certificate failure
-    timeout                  a connect/read timeout, or the whole download took longer than its deadline
+    timeout                  a connect/read timeout, the whole download took longer than its deadline, or the
+                             video probe ran past its time limit
     too_many_redirects       more redirects than allowed, or a redirect loop
 HTTP
     http_401, http_403, http_404, http_410, http_429
@@ -36,6 +38,9 @@ Payload
 Video
     not_a_video              a video URL whose payload is not a video container
     undecodable_video        a video container without decodable video frames (damaged, truncated, unknown codec)
+Crawler
+    internal_error           an unexpected exception while fetching, probing or resizing this sample (a library
+                             bug, memory exhaustion); `error` holds the exception type and message
 """
 from dataclasses import dataclass
 
@@ -61,6 +66,7 @@ DECOMPRESSION_BOMB = "decompression_bomb"
 RESIZE_ERROR = "resize_error"
 NOT_A_VIDEO = "not_a_video"
 UNDECODABLE_VIDEO = "undecodable_video"
+INTERNAL_ERROR = "internal_error"
 
 HTTP_3XX = "http_3xx"
 NAMED_HTTP_CODES = (401, 403, 404, 410, 429)

@@ -5,8 +5,14 @@ resolution, codecs and display rotation; a payload that is not a video container
 open it as a one-frame video) is `not_a_video`. A container whose frames do not all decode is
 `undecodable_video`: the decoder runs with `err_detect=explode`, so bitstream damage that FFmpeg would conceal
 fails, and a file with fewer frames than it declares (a cut-off download) fails too.
+
+The probe reads the video from a file (the download spools it to disk) and has a time limit (status `timeout`
+once it passes): FFmpeg's interrupt callback (PyAV's `timeout` option) stops opening the file, probing its
+streams or reading any one packet past the limit, and the whole demux-and-decode loop is checked against it
+before each packet, so a pathological file cannot hold a download thread, and with it its shard, forever.
 """
-import io
+import os
+import time
 from dataclasses import dataclass
 
 import av
@@ -17,6 +23,7 @@ from pipelines.crawl.status import Failure
 
 
 IMAGE_DEMUXERS = frozenset({"image2", "gif", "webp", "apng", "ico", "tiff"})  # FFmpeg opens images as 1-frame videos
+PROBE_TIME_LIMIT = 300.0  # seconds one probe (open, stream probing, full decode) may take
 
 
 @dataclass(frozen=True)
@@ -44,14 +51,21 @@ def looks_like_video(data: bytes) -> bool:
     )
 
 
-def probe_video(data: bytes, max_pixels: int, url_ext: str | None) -> VideoInfo:
-    """Open and fully decode `data`; raise Failure(not_a_video | undecodable_video | too_many_pixels | ...)."""
-    if not data:
+def probe_video(path: str, max_pixels: int, url_ext: str | None, time_limit: float = PROBE_TIME_LIMIT) -> VideoInfo:
+    """Open and fully decode the file at `path` within `time_limit` seconds.
+
+    Raises Failure(not_a_video | undecodable_video | too_many_pixels | timeout | ...).
+    """
+    n_bytes = os.path.getsize(path)
+    if not n_bytes:
         raise Failure(status.NOT_A_VIDEO, "empty body")
+    deadline = time.monotonic() + time_limit
     try:
-        container = av.open(io.BytesIO(data), mode="r")
+        container = av.open(path, mode="r", timeout=time_limit)
+    except av.ExitError:
+        raise _probe_timeout(time_limit, "opening the file") from None
     except (av.FFmpegError, ValueError) as exc:
-        kind = status.UNDECODABLE_VIDEO if looks_like_video(data) else status.NOT_A_VIDEO
+        kind = status.UNDECODABLE_VIDEO if looks_like_video(_head(path)) else status.NOT_A_VIDEO
         raise Failure(kind, f"cannot open as a video: {exc}") from None
     with container:
         if container.format.name.endswith("_pipe") or container.format.name in IMAGE_DEMUXERS:
@@ -59,8 +73,8 @@ def probe_video(data: bytes, max_pixels: int, url_ext: str | None) -> VideoInfo:
         if not container.streams.video:
             raise Failure(status.NOT_A_VIDEO, f"{container.format.name} container without a video stream")
         stream = container.streams.video[0]
-        check_pixels(stream.codec_context.width, stream.codec_context.height, len(data), max_pixels)
-        frames, rotation = _decode_all(container, stream)
+        check_pixels(stream.codec_context.width, stream.codec_context.height, n_bytes, max_pixels)
+        frames, rotation = _decode_all(container, stream, deadline, time_limit)
         audio = container.streams.audio
         return VideoInfo(
             width=stream.codec_context.width,
@@ -76,15 +90,30 @@ def probe_video(data: bytes, max_pixels: int, url_ext: str | None) -> VideoInfo:
         )
 
 
-def _decode_all(container, stream) -> tuple[int, int]:
+def _head(path: str) -> bytes:
+    """The first bytes of a file, enough for `looks_like_video`."""
+    with open(path, "rb") as fh:
+        return fh.read(16)
+
+
+def _probe_timeout(time_limit: float, step: str) -> Failure:
+    return Failure(status.TIMEOUT, f"video probe stopped {step}: it ran past its {time_limit:g} s time limit")
+
+
+def _decode_all(container, stream, deadline: float, time_limit: float) -> tuple[int, int]:
     stream.thread_type = "AUTO"
     stream.codec_context.options = {"err_detect": "explode"}  # a damaged bitstream fails, not concealed
     frames, rotation = 0, 0
     try:
-        for frame in container.decode(stream):
-            if frames == 0:
-                rotation = int(frame.rotation or 0)
-            frames += 1
+        for packet in container.demux(stream):
+            if time.monotonic() > deadline:
+                raise _probe_timeout(time_limit, f"after {frames} frames")
+            for frame in packet.decode():
+                if frames == 0:
+                    rotation = int(frame.rotation or 0)
+                frames += 1
+    except av.ExitError:
+        raise _probe_timeout(time_limit, f"after {frames} frames") from None
     except (av.FFmpegError, ValueError) as exc:
         raise Failure(status.UNDECODABLE_VIDEO, f"decoding failed after {frames} frames: {exc}") from None
     if frames == 0:
