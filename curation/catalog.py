@@ -42,7 +42,6 @@ class Catalog:
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
         self.con = duckdb.connect()
-        self.con.execute("SET enable_progress_bar = false")  # a library prints nothing; the CLI shows progress
         self.refresh()
 
     def refresh(self) -> None:
