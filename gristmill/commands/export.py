@@ -39,10 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     media.add_argument("--references", dest="media", action="store_const", const="references",
                        help="store only references (source URL and workspace tar/offset/size), no bytes")
     parser.add_argument("--workers", type=int, help="shards written at once (default: cores, at most 4)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a release or other files already in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the release already in --out (a folder holding anything else is refused)")
     parser.add_argument("--parent", help="release folder this one derives from (default: the workspace's last release)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    parser.add_argument("--limit", type=int, default=20, help="diff: how many sample ids to list per kind (default 20)")
+    parser.add_argument("--limit", type=int, default=3,
+                        help="diff: how many example sample ids to show per kind of change (default 3)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,10 +156,27 @@ def _diff(a: Path, b: Path, args: argparse.Namespace) -> int:
         print(json.dumps(result.__dict__))
         return 0
     console.print(f"{b} vs {a}: {len(result.added)} added, {len(result.removed)} removed, "
-                  f"{len(result.changed_captions)} captions changed")
-    for kind, ids in (("added", result.added), ("removed", result.removed)):
-        for sid in ids[: args.limit]:
-            console.print(f"  {kind} {sid}")
+                  f"{result.in_both} in both", markup=False, soft_wrap=True)
+    moved = [f"{c['sample_id']} ({c['old']} -> {c['new']})" for c in result.changed_splits]
+    _line("added", result.added, args.limit)
+    _line("removed", result.removed, args.limit)
+    _line("caption", [c["sample_id"] for c in result.changed_captions], 0)
     for change in result.changed_captions[: args.limit]:
-        console.print(f"  caption {change['sample_id']}: {change['old']!r} -> {change['new']!r}")
+        console.print(f"    {change['sample_id']}: {change['old']!r} -> {change['new']!r}",
+                      markup=False, soft_wrap=True)
+    _line("split", moved, args.limit)
+    _line(f"media (by {result.media_basis})", result.changed_media, args.limit)
+    for scorer, ids in result.changed_scores.items():
+        if ids:
+            _line(f"scores.{scorer}", ids, args.limit)
+    if not any(result.changed_scores.values()):
+        _line("scores", [], 0)
     return 0
+
+
+def _line(kind: str, items: list[str], limit: int) -> None:
+    """'  kind: N: a, b, c, …' with at most `limit` examples."""
+    from gristmill.console import console
+
+    examples = ": " + ", ".join(items[:limit]) + (", …" if len(items) > limit else "") if items and limit > 0 else ""
+    console.print(f"  {kind}: {len(items)}{examples}", markup=False, highlight=False, soft_wrap=True)

@@ -21,6 +21,8 @@ from pipelines.export.hashing import sha256_file
 MANIFEST = "manifest.json"
 JOURNAL = ".export"
 FOLDERS = {"parquet": "data", "webdataset": "webdataset"}
+RELEASE_KEYS = {"manifest_version", "release_id", "gristmill_version", "shards"}
+"""Keys every gristmill manifest has: a manifest.json without them belongs to someone else."""
 
 
 def inside(root: Path, relative: str) -> Path:
@@ -35,25 +37,41 @@ def inside(root: Path, relative: str) -> Path:
 def output_mode(out: Path, overwrite: bool) -> str:
     """What exporting to `out` would do, changing nothing: 'new', 'resume' or 'overwrite'.
 
-    A folder holding a release (manifest.json) or anything else that is not an unfinished export is refused
-    unless `overwrite`; an unfinished export (journal, no manifest) is resumed.
+    An unfinished export (journal, no manifest) is resumed. A complete release (a gristmill manifest.json) is
+    replaced only with `overwrite`. Any other folder with files in it is refused even with `overwrite`: the
+    export prunes `data/` and `webdataset/` to the release's own shards, which must never delete a user's files.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise GristmillError(f"{out} exists and is not a folder")
     if (out / MANIFEST).exists():
+        _check_release_manifest(out / MANIFEST)
         if not overwrite:
             raise GristmillError(
                 f"{out} already holds a release ({MANIFEST}); export to a new folder, or pass --overwrite to replace it"
             )
         return "overwrite"
-    if (out / JOURNAL).is_dir():
+    if (out / JOURNAL / "journal").is_dir():
         return "resume"
     if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise GristmillError(f"{out} is not empty; export to a new or empty folder, or pass --overwrite")
-        return "overwrite"
+        raise GristmillError(
+            f"{out} is not empty and holds no gristmill release (no {MANIFEST}, no {JOURNAL}/journal); "
+            "--overwrite replaces only a release, so export to a new or empty folder"
+        )
     return "new"
+
+
+def _check_release_manifest(path: Path) -> None:
+    """Raise unless `path` is the manifest of a gristmill release (any manifest version)."""
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        manifest = None
+    if not isinstance(manifest, dict) or not RELEASE_KEYS <= manifest.keys():
+        raise GristmillError(
+            f"{path.parent} holds a {MANIFEST} that is not a gristmill release manifest; refusing to export "
+            "into it (--overwrite replaces only a release): export to a new or empty folder"
+        )
 
 
 def prepare(out: Path, overwrite: bool) -> str:

@@ -1,22 +1,21 @@
-"""A release's manifest (written last), `verify` (re-check every file) and `diff` (compare two releases).
+"""A release's manifest (written last), `verify` (re-check every file) and the parent release.
 
 The manifest lists every shard (EXPORT_MANIFEST_SHARDS columns plus its format), the row schema, counts per
 split, the decisions and options used, the recipe (name, hash and YAML text; only with --recipe, else null),
 placeholder scorers, the parent release, the gristmill version and the creation time. `release_id` is the
 sha256 of the shard list (file, sha256), so identical content has the identical id. The workspace keeps one
-small record per release in `reports/releases/`, from which the next export finds its parent.
+small record per release in `reports/releases/<release_id>.json` and, in `reports/releases/LAST` (replaced
+atomically after the record), the release_id of the last one finished: the next export's parent.
 """
 import hashlib
 import json
 import tarfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from curation.atomic import write_json
+from curation.atomic import write_bytes, write_json
 from curation.errors import GristmillError
 from curation.workspace import Workspace
 from pipelines.export import parquet_writer, webdataset_writer
@@ -26,6 +25,8 @@ from schemas import EXPORT_MANIFEST_SHARDS, conform
 
 MANIFEST_VERSION = 1
 RELEASES = ("reports", "releases")
+LAST = "LAST"
+"""File under reports/releases/ naming the release_id of the workspace's last finished release."""
 _COUNTERS = {"parquet": parquet_writer.count_rows, "webdataset": webdataset_writer.count_rows}
 
 
@@ -113,73 +114,29 @@ def _check_shard(release: Path, shard: dict) -> list[Problem]:
     return []
 
 
-@dataclass
-class Diff:
-    """How release B differs from release A."""
-
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    changed_captions: list[dict] = field(default_factory=list)
-    """{'sample_id', 'old', 'new'} for samples in both whose final caption changed."""
-
-
-def captions(release: Path) -> pa.Table:
-    """(sample_id, caption) of every sample of a release, from its Parquet shards or else its WebDataset tars."""
-    manifest = load_manifest(release)
-    fmt = "parquet" if "parquet" in manifest["options"]["formats"] else "webdataset"
-    files = [inside(release, s["file"]) for s in manifest["shards"] if s["format"] == fmt]
-    if fmt == "parquet":
-        tables = [pq.read_table(f, columns=["sample_id", "caption"]) for f in files]
-    else:
-        tables = [pa.Table.from_pylist(_tar_captions(f)) for f in files]
-    schema = pa.schema([("sample_id", pa.string()), ("caption", pa.string())])
-    return pa.concat_tables([t.cast(schema) for t in tables if t.num_rows] or [schema.empty_table()])
-
-
-def _tar_captions(path: Path) -> list[dict]:
-    rows = []
-    with tarfile.open(path) as tar:
-        for member in tar:
-            if member.name.endswith(".json"):
-                meta = json.load(tar.extractfile(member))
-                rows.append({"sample_id": meta["sample_id"], "caption": meta["caption"]})
-    return rows
-
-
-def diff(a: Path, b: Path) -> Diff:
-    """Samples added to and removed from release `a` to make `b`, and captions that changed, sorted by id."""
-    old, new = captions(a), captions(b)
-    added = new.filter(pc.invert(pc.is_in(new["sample_id"], old["sample_id"])))
-    removed = old.filter(pc.invert(pc.is_in(old["sample_id"], new["sample_id"])))
-    both = old.join(new, "sample_id", join_type="inner", left_suffix="_old", right_suffix="_new")
-    a_caption, b_caption = both["caption_old"], both["caption_new"]
-    distinct = pc.or_(pc.fill_null(pc.not_equal(a_caption, b_caption), False),
-                      pc.xor(pc.is_null(a_caption), pc.is_null(b_caption)))
-    changed = both.filter(distinct)
-    changed = changed.sort_by("sample_id")
-    return Diff(
-        added=sorted(added["sample_id"].to_pylist()),
-        removed=sorted(removed["sample_id"].to_pylist()),
-        changed_captions=[
-            {"sample_id": r["sample_id"], "old": r["caption_old"], "new": r["caption_new"]} for r in changed.to_pylist()
-        ],
-    )
-
-
 def parent_of(workspace: Workspace, explicit: Path | None) -> dict | None:
-    """The parent release: the one at `explicit`, else the workspace's most recently recorded release."""
+    """The parent release: the one at `explicit`, else the workspace's last finished release (the record that
+    reports/releases/LAST names; in a workspace whose records predate LAST, the latest by creation time)."""
     if explicit is not None:
         manifest = load_manifest(explicit)
         return _summary(manifest, Path(explicit))
     folder = workspace.path(*RELEASES)
+    pointer = folder / LAST
+    if pointer.is_file():
+        record = folder / f"{pointer.read_text().strip()}.json"
+        if not record.is_file():
+            raise GristmillError(f"{pointer} names a release with no record {record.name}; pass --parent DIR")
+        return json.loads(record.read_text())
     records = [json.loads(p.read_text()) for p in folder.glob("*.json") if not p.name.startswith(".")]
     return max(records, key=lambda r: (r["created"], r["release_id"])) if records else None
 
 
 def record_release(workspace: Workspace, manifest: dict, out: Path) -> Path:
-    """Remember a finished release in the workspace (reports/releases/<release_id>.json)."""
-    record = _summary(manifest, out)
-    return write_json(record, workspace.path(*RELEASES, f"{manifest['release_id']}.json"))
+    """Remember a finished release in the workspace (reports/releases/<release_id>.json), then point
+    reports/releases/LAST at it: the next export's parent, whatever the clock says."""
+    record = write_json(_summary(manifest, out), workspace.path(*RELEASES, f"{manifest['release_id']}.json"))
+    write_bytes(f"{manifest['release_id']}\n".encode(), workspace.path(*RELEASES, LAST))
+    return record
 
 
 def _summary(manifest: dict, out: Path) -> dict:

@@ -1,9 +1,10 @@
 """Write one Parquet shard: zstd, one row group per planned group, sorted by sample_id, nothing time-dependent.
 
-The media column is stored uncompressed, without dictionary or statistics: JPEG, PNG and MP4 bytes are already
-compressed, so zstd would spend writer and reader CPU to save about nothing, and a dictionary or min/max
-statistics of blobs cost time and bytes. Every other column is zstd-compressed, dictionary-encoded and has
-statistics. The same rows always give the same bytes (for a given pyarrow version).
+The media column (both leaves, `bytes` and `path`, where it is Image storage) is stored uncompressed, without
+dictionary or statistics: JPEG, PNG and MP4 bytes are already compressed, so zstd would spend writer and
+reader CPU to save about nothing, and a dictionary or min/max statistics of blobs cost time and bytes. Every
+other column is zstd-compressed, dictionary-encoded and has statistics. The same rows always give the same
+bytes (for a given pyarrow version).
 """
 import io
 from pathlib import Path
@@ -15,7 +16,7 @@ from pipelines.export.schema import MEDIA
 
 EXTENSION = "parquet"
 COMPRESSION = "zstd"
-LAYOUT_VERSION = 2  # bumped whenever the same rows give other bytes (2: media uncompressed); resume checks it
+LAYOUT_VERSION = 3  # bumped whenever the same rows give other bytes (3: Hugging Face features); resume checks it
 
 
 def leaf_paths(schema: pa.Schema) -> list[str]:
@@ -29,9 +30,9 @@ def leaf_paths(schema: pa.Schema) -> list[str]:
 def writer_options(schema: pa.Schema) -> dict:
     """The `pyarrow.parquet.ParquetWriter` options of every shard with rows of `schema`."""
     paths = leaf_paths(schema)
-    encoded = [p for p in paths if p != MEDIA]
+    encoded = [p for p in paths if p.split(".")[0] != MEDIA]
     return {
-        "compression": {p: "none" if p == MEDIA else COMPRESSION for p in paths},
+        "compression": {p: COMPRESSION if p in encoded else "none" for p in paths},
         "use_dictionary": encoded,
         "write_statistics": encoded,
         "sorting_columns": [pq.SortingColumn(schema.get_field_index("sample_id"))],

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from curation.errors import GristmillError
 from pipelines.export import split as splits_mod
+from pipelines.export.schema import MEDIA
 from pipelines.export.select import PLAN_BYTES
 from schemas import validate
 
@@ -116,8 +117,10 @@ def _check_sorted(ids: pa.Array, last_id: str | None) -> str:
 
 
 def _finish(batch: pa.RecordBatch, names: list[str], schema: pa.Schema) -> pa.RecordBatch:
-    """Fill the split column and cast the batch to the release schema (plus the planning column)."""
+    """Fill the split column, type the (still empty) media column and cast the batch to the release schema
+    (plus the planning column)."""
     columns = {f.name: batch.column(f.name) for f in batch.schema}
     columns["split"] = pa.array(names, pa.string())
+    columns[MEDIA] = pa.nulls(batch.num_rows, schema.field(MEDIA).type)
     arrays = [columns[f.name].cast(f.type) for f in schema] + [columns[PLAN_BYTES]]
     return pa.RecordBatch.from_arrays(arrays, schema=schema.append(pa.field(PLAN_BYTES, pa.int64())))

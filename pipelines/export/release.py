@@ -38,8 +38,9 @@ def export(workspace: Workspace | Path, config: ExportConfig, on_shard: OnShard 
         stack.callback(catalog.close)
         selection = build_selection(catalog, decisions, config.media)
         mode = prepare(config.out, config.overwrite)
+        images_only = _images_only(catalog, selection)  # before the stream: DuckDB runs one query at a time
         reader = stream(catalog, selection)
-        schema = release_schema(pa.schema([f for f in reader.schema if f.name != PLAN_BYTES]))
+        schema = release_schema(pa.schema([f for f in reader.schema if f.name != PLAN_BYTES]), images_only)
         writer = ReleaseWriter(ws.root, config, schema, on_shard)
         stack.callback(writer.close)
         for plan in plan_shards(reader, schema, config.splits, config.shard_size, config.row_group_size,
@@ -97,6 +98,16 @@ def _manifest(ws: Workspace, config: ExportConfig, catalog: Catalog, selection: 
         "shards": records,
         "parent": parent,
     }
+
+
+def _images_only(catalog: Catalog, selection: Selection) -> bool:
+    """Whether every sample the release holds is an image (no video, no clip): its media column is then typed
+    as Hugging Face Image storage (see pipelines.export.schema)."""
+    row = catalog.query(
+        f"{selection.ctes} SELECT count(*) FILTER (WHERE media_type IS DISTINCT FROM 'image') AS n FROM chosen",
+        selection.params,
+    ).to_pylist()[0]
+    return row["n"] == 0
 
 
 def _decisions_info(catalog: Catalog, decisions: Path) -> dict:

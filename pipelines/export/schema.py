@@ -3,10 +3,18 @@
 Fixed columns are `schemas.EXPORT_ROWS`, in the order the selection SQL produces them. Two groups depend on the
 workspace: `generated_<scorer>_<column>` (string score columns whose name contains 'caption', e.g. a
 captioning model's output) and `scores`, one struct per scorer view holding all of its columns, including
-scorer_version and model_id. Field docs travel inside the Parquet files (Arrow schema metadata).
+scorer_version and model_id. Field docs travel inside the Parquet files (Arrow schema metadata), with the
+Hugging Face features (`huggingface.py`).
+
+The media column depends on what the release holds. A release of images only stores it as Hugging Face's
+Image storage, struct<bytes: binary, path: string> (path is null), declared `Image()`, so `datasets` decodes
+it to PIL images; a release with any video (or clip) stores the plain bytes (binary), which `datasets` reads
+as bytes: an Image() feature would fail on the videos, and its Video() feature needs torchcodec to decode.
 """
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from pipelines.export.huggingface import IMAGE, with_features
 from schemas import EXPORT_ROWS
 
 MEDIA = "media"
@@ -23,11 +31,15 @@ FIXED_NAMES = [f.name for f in FIXED]
 _FIXED_BY_NAME = {f.name: f for f in FIXED}
 
 
-def release_schema(selected: pa.Schema) -> pa.Schema:
-    """The release schema for the columns the selection produced: fixed fields typed here, the rest as selected."""
+def release_schema(selected: pa.Schema, images_only: bool) -> pa.Schema:
+    """The release schema for the columns the selection produced: fixed fields typed here, the rest as selected;
+    the media column as Image storage when the release holds only images (see the module doc)."""
     fields = []
     for field in selected:
-        if field.name in _FIXED_BY_NAME:
+        if field.name == MEDIA and images_only:
+            fields.append(_f(MEDIA, IMAGE, doc="the stored image: bytes in `bytes` (path is null; Hugging Face "
+                                               "Image storage); null in a release made with --references"))
+        elif field.name in _FIXED_BY_NAME:
             fields.append(_FIXED_BY_NAME[field.name])
         elif field.name.startswith(GENERATED_PREFIX):
             fields.append(_f(field.name, pa.string(), doc="generated caption (score column of that scorer)"))
@@ -35,7 +47,20 @@ def release_schema(selected: pa.Schema) -> pa.Schema:
             fields.append(_f(SCORES, field.type, doc="one struct per scorer: its columns, scorer_version, model_id"))
         else:
             raise ValueError(f"selection produced an unexpected column {field.name!r}")
-    return pa.schema(fields)
+    return with_features(pa.schema(fields), MEDIA if images_only else None)
+
+
+def media_column(data: pa.Array, type_: pa.DataType) -> pa.Array:
+    """The media column of type `type_` (binary, or Image storage) holding `data`, a binary array."""
+    if type_.equals(IMAGE):
+        paths = pa.nulls(len(data), pa.string())
+        return pa.StructArray.from_arrays([data, paths], fields=list(IMAGE), mask=data.is_null())
+    return data
+
+
+def media_bytes(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The media bytes (binary) of a release's media column, whichever of its two types it has."""
+    return pc.struct_field(column, "bytes") if column.type.equals(IMAGE) else column
 
 
 def describe(schema: pa.Schema) -> list[dict]:

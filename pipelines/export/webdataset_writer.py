@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.export.schema import MEDIA
+from pipelines.export.schema import MEDIA, media_bytes
 
 EXTENSION = "tar"
 _EXTENSIONS = {
@@ -45,7 +45,7 @@ class TarShard:
 
     def write(self, rows: pa.Table) -> None:
         """Append the members of every row."""
-        media = rows.column(MEDIA)
+        media = media_bytes(rows.column(MEDIA))
         for i, meta in enumerate(rows.drop_columns([MEDIA]).to_pylist()):
             key = meta["sample_id"]
             data = media[i].as_buffer()

@@ -26,7 +26,7 @@ from pipelines.export.journal import FOLDERS, Journal, inside
 from pipelines.export.media import MediaReader
 from pipelines.export.parquet_writer import LAYOUT_VERSION, ParquetShard
 from pipelines.export.plan import ShardPlan
-from pipelines.export.schema import MEDIA
+from pipelines.export.schema import MEDIA, media_column
 from pipelines.export.webdataset_writer import TarShard
 
 WRITERS = {"parquet": ParquetShard, "webdataset": TarShard}
@@ -141,8 +141,8 @@ class ReleaseWriter:
     def _with_media(self, lane: _Lane, rows: pa.Table) -> pa.Table:
         if lane.media is None:
             return rows
-        index = self.schema.get_field_index(MEDIA)
-        return rows.set_column(index, self.schema.field(MEDIA), lane.media.read(rows))
+        index, field = self.schema.get_field_index(MEDIA), self.schema.field(MEDIA)
+        return rows.set_column(index, field, media_column(lane.media.read(rows), field.type))
 
 
 def plan_digest(plan: ShardPlan, media_mode: str) -> str:

@@ -25,7 +25,11 @@ def test_export_verify_and_diff(ws, tmp_path, capsys):
     assert cli("verify", out) == 0
     assert "match their checksums" in capsys.readouterr().out
     assert cli("diff", out, out, "--json") == 0
-    assert json.loads(capsys.readouterr().out) == {"added": [], "removed": [], "changed_captions": []}
+    same = json.loads(capsys.readouterr().out)
+    scores = same.pop("changed_scores")
+    assert {"basic", "caption", "clip"} <= set(scores) and not any(scores.values())
+    assert same == {"added": [], "removed": [], "changed_captions": [], "changed_splits": [], "changed_media": [],
+                    "in_both": 30, "media_basis": "sha256 column and sha256 of the media bytes"}
 
 
 def test_json_result(ws, tmp_path, capsys):
@@ -44,18 +48,33 @@ def test_verify_names_the_corrupted_shard_and_fails(ws, tmp_path, capsys):
     assert "data/train-00001.parquet: checksum_mismatch" in capsys.readouterr().out
 
 
-def test_non_empty_output_folder_is_refused_unless_overwrite(ws, tmp_path, capsys):
-    out = tmp_path / "busy"
-    out.mkdir()
-    (out / "notes.txt").write_text("mine")
-    assert cli(ws.root, "--out", out) == 2
-    assert "not empty" in capsys.readouterr().err
-    assert cli(ws.root, "--out", out, "--overwrite") == 0
-    assert (out / "notes.txt").read_text() == "mine"
+def test_a_release_is_replaced_only_with_overwrite(ws, tmp_path, capsys):
+    out = tmp_path / "rel"
+    assert cli(ws.root, "--out", out, "--shard-size", "100KB") == 0
     assert cli(ws.root, "--out", out) == 2
     assert "already holds a release" in capsys.readouterr().err
-    assert cli(ws.root, "--out", out, "--overwrite") == 0
+    assert cli(ws.root, "--out", out, "--overwrite", "--shard-size", "1MB") == 0
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["train-00000.parquet"]
     assert cli("verify", out) == 0
+
+
+@pytest.mark.parametrize("files", [
+    {"notes.txt": "mine"},
+    {"data/notes.txt": "mine", "webdataset/train-00000.tar": "not ours"},
+    {"manifest.json": '{"name": "my-web-app"}', "data/notes.txt": "mine"},
+    {"manifest.json": "not json", "data/notes.txt": "mine"},
+])
+def test_overwrite_refuses_a_folder_that_holds_no_release(ws, tmp_path, capsys, files):
+    out = tmp_path / "project"
+    for name, text in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    for flags in ([], ["--overwrite"]):
+        assert cli(ws.root, "--out", out, *flags) == 2
+        err = capsys.readouterr().err
+        assert str(out) in err and len(err.strip().splitlines()) == 1
+        assert ("not a gristmill release manifest" if "manifest.json" in files else "holds no gristmill release") in err
+    assert {str(p.relative_to(out)): p.read_text() for p in out.rglob("*") if p.is_file()} == files
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -1,13 +1,19 @@
 """The manifest, `verify` (names the damaged file), `diff` between releases and the parent release."""
 import json
+import os
+from datetime import datetime
 
 import pytest
 
+from curation.catalog import Catalog
 from curation.errors import GristmillError
 from curation.reviews import ReviewLog
 from pipelines.export import ExportConfig, diff, export, load_manifest, verify
+from pipelines.export import release as release_mod
+from pipelines.export.diff import MEDIA_BYTES, SHA256_COLUMN
+from pipelines.export.split import assign
 from schemas import EXPORT_MANIFEST_SHARDS
-from tests.export.conftest import write_decisions
+from tests.export.conftest import write_decisions, write_scores
 
 
 @pytest.fixture
@@ -97,6 +103,82 @@ def test_diff_reads_webdataset_only_releases(ws, release, tmp_path):
     wds_only = export(ws, ExportConfig(out=tmp_path / "w", formats=["webdataset"]))
     d = diff(release.out, wds_only.out)
     assert (d.added, d.removed, d.changed_captions) == ([], [], [])
+
+
+def test_diff_sees_changed_media_splits_and_scores(ws, release, tmp_path, capsys):
+    ids = sorted(r["sample_id"] for r in load_rows(release))
+    catalog = Catalog(ws)
+    row = catalog.query("SELECT media_path, media_offset, media_size FROM samples WHERE sample_id = ?",
+                        [ids[4]]).to_pylist()[0]
+    with open(ws.root / row["media_path"], "r+b") as tar:  # other media bytes, the same crawled sha256
+        tar.seek(row["media_offset"] + row["media_size"] // 2)
+        byte = tar.read(1)
+        tar.seek(-1, os.SEEK_CUR)
+        tar.write(bytes([byte[0] ^ 0xFF]))
+    scores = catalog.query("SELECT sample_id, clip_score FROM clip").to_pylist()
+    clip = {r["sample_id"]: r["clip_score"] for r in scores}
+    rescored = ids[6:9]
+    write_scores(ws, "clip", {sid: {"clip_score": v + (1 if sid in rescored else 0)} for sid, v in clip.items()},
+                 "clip-1", "ViT-B-32/PLACEHOLDER-random")
+    catalog.close()
+    second = export(ws, ExportConfig(out=tmp_path / "r2", splits="val=0.5"))
+    moved = [{"sample_id": sid, "old": old, "new": new}
+             for sid, old, new in zip(ids, assign(ids, {}), assign(ids, {"val": 0.5})) if old != new]
+
+    d = diff(release.out, second.out)
+    assert (d.added, d.removed, d.changed_captions, d.in_both) == ([], [], [], len(ids))
+    assert d.changed_media == [ids[4]] and d.media_basis == MEDIA_BYTES
+    assert d.changed_splits == moved and moved
+    assert d.changed_scores["clip"] == rescored
+    assert {"basic", "caption"} <= set(d.changed_scores) and not d.changed_scores["basic"] + d.changed_scores["caption"]
+    # the same answer from WebDataset tars, and from a release of references (which has no bytes to compare)
+    tars = export(ws, ExportConfig(out=tmp_path / "r2-wds", splits="val=0.5", formats=["webdataset"]))
+    assert diff(release.out, tars.out) == d
+    refs = export(ws, ExportConfig(out=tmp_path / "r2-refs", splits="val=0.5", media="references"))
+    by_reference = diff(release.out, refs.out)
+    assert by_reference.media_basis == SHA256_COLUMN and by_reference.changed_media == []
+    assert by_reference.changed_scores == d.changed_scores and by_reference.changed_splits == moved
+
+    from tests.export.test_export_cli import cli
+
+    capsys.readouterr()
+    assert cli("diff", release.out, second.out) == 0
+    out = capsys.readouterr().out
+    assert f"media (by {MEDIA_BYTES}): 1: {ids[4]}" in out and f"split: {len(moved)}: " in out
+    assert f"scores.clip: 3: {', '.join(rescored)}\n" in out and "scores.basic" not in out
+    assert len(out.splitlines()) < 15
+
+
+def test_quick_exports_chain_their_parents(ws, tmp_path, monkeypatch):
+    """Exports within one second (here, on a stopped clock) each take the one finished before as parent."""
+    class StoppedClock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2025, 1, 1, tzinfo=tz)
+
+    monkeypatch.setattr(release_mod, "datetime", StoppedClock)
+    results = [export(ws, ExportConfig(out=tmp_path / f"r{i}", shard_size=size))
+               for i, size in enumerate(["40KB", "100KB", "200KB", "10MB"])]
+    assert len({r.release_id for r in results}) == 4
+    assert len({load_manifest(r.out)["created"] for r in results}) == 1
+    assert [r.parent for r in results] == [None] + [r.release_id for r in results[:-1]]
+    assert [(load_manifest(r.out)["parent"] or {}).get("release_id") for r in results] == [r.parent for r in results]
+    assert ws.path("reports", "releases", "LAST").read_text() == results[-1].release_id + "\n"
+
+
+def test_parent_of_a_workspace_from_before_last(ws, release, tmp_path):
+    """Records written before reports/releases/LAST existed: the parent is the latest by creation time."""
+    other = export(ws, ExportConfig(out=tmp_path / "other", shard_size="1MB"))
+    ws.path("reports", "releases", "LAST").unlink()
+    record = ws.path("reports", "releases", f"{release.release_id}.json")
+    record.write_text(json.dumps(json.loads(record.read_text()) | {"created": "2999-01-01T00:00:00+00:00"}))
+    assert export(ws, ExportConfig(out=tmp_path / "child")).parent == release.release_id != other.release_id
+
+
+def test_last_naming_a_missing_record_says_so(ws, release, tmp_path):
+    ws.path("reports", "releases", f"{release.release_id}.json").unlink()
+    with pytest.raises(GristmillError, match="no record"):
+        export(ws, ExportConfig(out=tmp_path / "child"))
 
 
 def test_explicit_parent(ws, release, tmp_path):

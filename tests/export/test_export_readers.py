@@ -1,9 +1,13 @@
 """Every release is read back by real readers (pyarrow, DuckDB, HF datasets, webdataset) and compared,
-sample by sample, with the catalog."""
+sample by sample, with the catalog: a release of images only (media as Hugging Face Image storage) and one
+that also holds videos (media as plain bytes)."""
+import io
 import json
 import os
 
 import duckdb
+import PIL.Image
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -13,15 +17,31 @@ from pipelines.export import ExportConfig, export
 from pipelines.export.split import assign
 
 
-@pytest.fixture(scope="module")
-def release(tmp_path_factory, corpus):
-    from tests.export.conftest import build_workspace
+@pytest.fixture(scope="module", params=["images", "mixed"])
+def release(request, tmp_path_factory, corpus):
+    """(workspace, export result): the fixture's decisions drop both videos ('images'), or 'mixed' keeps all."""
+    from tests.export.conftest import build_workspace, write_decisions
 
     root = tmp_path_factory.mktemp("readers")
     ws = build_workspace(root / "ws", corpus)
+    if request.param == "mixed":
+        ok = Catalog(ws).query("SELECT sample_id FROM samples WHERE status = 'success'")["sample_id"].to_pylist()
+        write_decisions(ws, "all.parquet", dict.fromkeys(ok, True))
     result = export(ws, ExportConfig(out=root / "out", formats=["parquet", "webdataset"], shard_size="200KB",
                                      row_group_size="64KB", splits="val=0.25"))
+    media_types = {r["media_type"] for r in expected_samples(ws).values()}
+    assert media_types == ({"image"} if request.param == "images" else {"image", "video"})
     return ws, result
+
+
+def images_only(result) -> bool:
+    """Whether the release's media column is Image storage (a struct of bytes and path), as pyarrow sees it."""
+    return pa.types.is_struct(pq.read_schema(parquet_files(result)[0]).field("media").type)
+
+
+def media_of(row: dict):
+    """The media bytes of a row read by pyarrow: the Image struct's bytes, or the binary value itself."""
+    return row["media"]["bytes"] if isinstance(row["media"], dict) else row["media"]
 
 
 def expected_samples(ws) -> dict[str, dict]:
@@ -44,7 +64,7 @@ def is_media(data: bytes) -> bool:
 
 
 def check_row(row: dict, want: dict) -> None:
-    assert row["media"] == want["media"] and is_media(row["media"])
+    assert media_of(row) == want["media"] and is_media(want["media"])
     for key in ("url", "caption", "media_type", "mime_type", "width", "height", "sha256", "split"):
         assert row[key] == want[key], key
     assert row["caption_source"] == "original" and row["source_shard"] == want["shard"]
@@ -74,7 +94,9 @@ def test_shards_are_sorted_sized_and_zstd_except_media(release):
         assert ids == sorted(ids)
         codecs = {meta.schema.column(i).path: meta.row_group(0).column(i).compression
                   for i in range(meta.num_columns)}
-        assert codecs.pop("media") == "UNCOMPRESSED"  # JPEG/PNG/MP4 bytes: zstd would only cost CPU
+        media = {p: codecs.pop(p) for p in list(codecs) if p.split(".")[0] == "media"}
+        assert list(media) == (["media.bytes", "media.path"] if images_only(result) else ["media"])
+        assert set(media.values()) == {"UNCOMPRESSED"}  # JPEG/PNG/MP4 bytes: zstd would only cost CPU
         assert set(codecs.values()) == {"ZSTD"}
         assert meta.row_group(0).sorting_columns[0].column_index == 0
         assert meta.num_row_groups >= 1 and meta.row_group(0).total_byte_size < 64_000 + 300_000
@@ -86,8 +108,9 @@ def test_duckdb_reads_every_sample(release):
     ws, result = release
     want = expected_samples(ws)
     con = duckdb.connect()
+    media = "media.bytes" if images_only(result) else "media"
     rows = con.sql(
-        "SELECT sample_id, split, media, caption, url, scores.clip.clip_score AS clip_score, "
+        f"SELECT sample_id, split, {media} AS media, caption, url, scores.clip.clip_score AS clip_score, "
         "scores.clip.model_id AS clip_model FROM read_parquet($files) ORDER BY sample_id",
         params={"files": parquet_files(result)},
     ).to_arrow_table().to_pylist()
@@ -103,7 +126,7 @@ def test_duckdb_reads_every_sample(release):
 def test_hf_datasets_reads_every_sample(release, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    from datasets import load_dataset
+    from datasets import Image, Value, load_dataset
 
     ws, result = release
     want = expected_samples(ws)
@@ -112,15 +135,27 @@ def test_hf_datasets_reads_every_sample(release, tmp_path, monkeypatch):
     seen = set()
     for split in ("train", "val"):
         for row in ds[split]:
+            w = want[row["sample_id"]]
             assert row["split"] == split
-            check_row(row, want[row["sample_id"]])
+            if images_only(result):  # an Image feature: rows decode to PIL images
+                image = row.pop("media")
+                assert isinstance(image, PIL.Image.Image) and image.size == (w["width"], w["height"])
+                assert image.tobytes() == PIL.Image.open(io.BytesIO(w["media"])).tobytes()
+                row["media"] = {"bytes": w["media"]}
+            check_row(row, w)
             seen.add(row["sample_id"])
     assert seen == set(want)
-    assert ds["train"].features["scores"]["clip"]["clip_score"].dtype == "float64"
+    features = ds["train"].features
+    assert features["media"] == (Image() if images_only(result) else Value("binary"))
+    assert features["scores"]["clip"]["clip_score"].dtype == "float64" and features["width"] == Value("int32")
+    if not images_only(result):  # as the README says: the images of a release with videos, as an Image feature
+        images = ds["train"].filter(lambda r: r["media_type"] == "image").cast_column("media", Image())
+        assert isinstance(images[0]["media"], PIL.Image.Image)
     # the release folder itself is a Hugging Face dataset: splits come from the file names
-    auto = load_dataset(str(result.out), data_dir="data", cache_dir=str(tmp_path / "cache2"))
+    auto = load_dataset(str(result.out), cache_dir=str(tmp_path / "cache2"))
     assert (auto["train"].num_rows, auto["validation"].num_rows) == (result.rows_by_split["train"],
                                                                      result.rows_by_split["val"])
+    assert auto["train"].features["media"] == features["media"]
 
 
 def test_webdataset_reads_every_sample(release):
@@ -160,3 +195,28 @@ def test_references_release_has_no_bytes_but_reads_back(release, tmp_path):
     for row in table.to_pylist():
         assert is_media(read_media(ws.root, row["media_path"], row["media_offset"], row["media_size"]))
     assert os.path.getsize(tmp_path / "refs" / "data" / "train-00000.parquet") < 100_000
+
+
+def test_declared_features_are_what_datasets_infers_with_media_as_image(release):
+    from datasets import Features
+
+    _, result = release
+    schema = pq.read_schema(parquet_files(result)[0])
+    declared = json.loads(schema.metadata[b"huggingface"])
+    inferred = Features.from_arrow_schema(schema.remove_metadata()).to_dict()
+    if images_only(result):
+        inferred["media"] = {"_type": "Image"}
+    assert declared == {"info": {"features": inferred}}
+
+
+def test_columns_of_other_types_are_left_to_datasets():
+    from datasets import Features, List, Value
+
+    from pipelines.export.huggingface import with_features
+
+    schema = with_features(pa.schema([("tags", pa.list_(pa.string())), ("n", pa.int64()),
+                                      ("s", pa.struct([("xs", pa.list_(pa.float32())), ("y", pa.float32())]))]), None)
+    assert json.loads(schema.metadata[b"huggingface"]) == {"info": {"features": {
+        "n": {"dtype": "int64", "_type": "Value"}}}}
+    features = Features.from_arrow_schema(schema)
+    assert features["tags"] == List(Value("string")) and features["s"]["y"] == Value("float32")
