@@ -4,13 +4,20 @@
     result.decisions_path, result.funnel["kept"]
 
 Semantics, in order:
+0. Every sample gets exactly one decision. A sample the `samples` view lists twice (crawled in two shards)
+   is judged by the row that counts (`curation.sample_rows`: a successful crawl, then the latest shard),
+   the same row export ships. Before anything runs, every scorer view the recipe reads must hold one
+   scorer version and model (or the recipe's `versions` picks one), and the model its `models` declares
+   for absolute thresholds (see curation/recipes/model.py).
 1. A sample whose crawl failed (`samples.status != 'success'`) is dropped with `crawl:<status>` and no
    later step looks at it (it has no media and no scores).
 2. Every step judges every crawled sample, including those an earlier step dropped, so `reasons` lists
    every step that would drop a sample and `reason` is the first. Steps that rank or group decide
    relative to the samples still alive before them: top_fraction/top_k keep a fraction/count of the
-   alive samples (dropped samples are judged against the same cutoff), and dedup prefers an alive
-   member as the survivor of a group.
+   alive samples (dropped samples are judged against the same cutoff), and dedup keeps alive
+   representatives in `keep` order and drops every sample within the threshold of one
+   (curation/recipes/dedup.py); `duplicate_of` names the representative of the first dedup step that
+   lists the sample.
 3. A sample lacking a value a step needs is dropped by that step with `missing:<column>`.
 4. The latest accept/reject in the review log (not undone) overrides the recipe: `source` is 'human',
    an accept keeps the sample (reasons still list what the recipe objected to), a reject drops it with
@@ -38,7 +45,7 @@ from curation import funnel as funnel_mod
 from curation.atomic import atomic_path, write_bytes
 from curation.catalog import CURRENT_DECISIONS, Catalog
 from curation.recipes import compile as sql
-from curation.recipes.dedup import perceptual_groups, semantic_groups
+from curation.recipes.dedup import perceptual_duplicates, semantic_duplicates
 from curation.recipes.model import (
     ExactDedup,
     PerceptualDedup,
@@ -49,6 +56,7 @@ from curation.recipes.model import (
     TopKStep,
     parse_recipe,
 )
+from curation.sample_rows import uncounted_rows_sql
 from curation.sql import quote_identifier
 from curation.workspace import Workspace
 from schemas import DECISIONS, conform
@@ -98,7 +106,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path} is not valid YAML: {exc}") from None
-    return parse_recipe(raw, origin=str(path))
+    return parse_recipe(raw, origin=str(path), name=path.stem)
 
 
 def curate(workspace: Workspace | str | Path, recipe: Recipe | str | Path, point_current: bool = True) -> CurateResult:
@@ -115,14 +123,13 @@ def curate(workspace: Workspace | str | Path, recipe: Recipe | str | Path, point
 
 def _run(ws: Workspace, catalog: Catalog, recipe: Recipe, point_current: bool) -> CurateResult:
     columns = sql.resolve(recipe, catalog)
+    read = sql.check_versions(recipe, catalog)
     reasons = sql.Reasons(recipe)
     con = catalog.con
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     _execute(con, sql.base_sql, recipe, columns, reasons)
-    count = lambda table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]  # noqa: E731
-    if count("_base") != count("samples"):
-        raise RecipeError("a scorer view lists some sample_id more than once; re-run that scorer")
+    _one_row_per_sample(con, recipe)
     seconds["load"] = time.perf_counter() - clock
     for i, step in enumerate(recipe.steps, 1):
         clock = time.perf_counter()
@@ -133,7 +140,7 @@ def _run(ws: Workspace, catalog: Catalog, recipe: Recipe, point_current: bool) -
     results = outcomes(con, reasons)
     seconds["outcomes"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    versions = _versions(catalog, recipe, columns)
+    versions = _versions(catalog, recipe, read)
     stem = f"{recipe.name}-{recipe.hash[:12]}"
     decisions_path = _write_decisions(ws, con, recipe, versions, results, stem)
     if point_current:
@@ -153,6 +160,28 @@ def _execute(con, build, *args, **kwargs) -> None:
     con.execute(build(*args, params, **kwargs), params.values)
 
 
+def _one_row_per_sample(con, recipe: Recipe) -> None:
+    """Leave one `_base` row per sample: the row that counts of a sample crawled twice (`curation.sample_rows`).
+
+    Raise RecipeError naming the scorer view and sample when a view's rows repeat a sample: scored in two
+    shards, its score rows do not say which crawl they belong to.
+    """
+    rows, samples = con.execute("SELECT count(*), count(DISTINCT sample_id) FROM _base").fetchall()[0]
+    if rows == samples:
+        return
+    for view in recipe.score_views():
+        params = sql.Params()
+        repeated = con.execute(f"SELECT sample_id, count(*) FROM ({sql.score_rows_sql(recipe, view, 'NULL', params)}) "
+                               "GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 1", params.values).fetchall()
+        if repeated:
+            (sample, n), = repeated
+            raise RecipeError(f"scorer view {view!r} has {n} rows for sample {sample}: it was crawled and scored in "
+                              "more than one shard, and score rows do not say which shard they belong to; "
+                              f"delete the score files of the shards whose crawl does not count (scores/{view}/) "
+                              "and curate again")
+    con.execute(f"DELETE FROM _base WHERE rowid IN ({uncounted_rows_sql('_base')})")
+
+
 def _run_step(catalog: Catalog, step, bits: tuple[int, int], before: int, columns: dict[str, sql.Column]) -> None:
     """Mark the drops of a step that ranks or groups; row-local conditions are already in `_base.mask`."""
     con = catalog.con
@@ -168,45 +197,54 @@ def _run_step(catalog: Catalog, step, bits: tuple[int, int], before: int, column
         _execute(con, sql.top_cutoff_sql, step, before, col, by, keep=keep)
         con.execute(sql.top_drop_sql(step, bits[0], col, by))
     elif isinstance(step, (ExactDedup, PerceptualDedup, SemanticDedup)):
-        if isinstance(step, SemanticDedup):
-            groups = _semantic_groups(catalog, step, bits[1], col)
-        elif isinstance(step, PerceptualDedup):
-            groups = _perceptual_groups(con, step, col)
-        else:
-            groups = sql.exact_groups_sql(col)
         keep = columns[step.keep.column] if step.keep else None
-        con.execute(sql.group_dedup_sql(step, bits[0], before, groups, keep))
+        if isinstance(step, ExactDedup):
+            con.execute(sql.exact_dedup_sql(step, bits[0], before, col, keep))
+            return
+        if isinstance(step, SemanticDedup):
+            rows, duplicates = _semantic_duplicates(catalog, step, bits[1], before, col, keep)
+        else:
+            rows, duplicates = _perceptual_duplicates(con, step, before, col, keep)
+        _mark_duplicates(con, bits[0], rows, duplicates)
 
 
-def _perceptual_groups(con, step: PerceptualDedup, col: sql.Column) -> str:
-    """Group hashes within step.max_distance bits in Python; register them as `_groups` (rid, grp)."""
-    rows = con.sql(f"SELECT rowid AS rid, {col.alias} AS v FROM _base WHERE ok AND {col.alias} IS NOT NULL "
-                   "ORDER BY sample_id").to_arrow_table()
+def _perceptual_duplicates(con, step: PerceptualDedup, before: int, col: sql.Column,
+                           keep: sql.Column | None) -> tuple[pa.Table, np.ndarray]:
+    """The rows perceptual dedup compares (see `sql.dedup_rows_sql`) and the row each duplicates (-1: none)."""
+    rows = con.sql(sql.dedup_rows_sql(step, before, keep, f"b.{col.alias}")).to_arrow_table()
     try:
-        labels = perceptual_groups(rows.column("v"), step.max_distance)
+        return rows, perceptual_duplicates(rows.column("v"), step.max_distance, _alive(rows))
     except ValueError as exc:
         raise RecipeError(f"{step.reason}: {col.ref}: {exc}") from None
-    return _register_groups(con, rows.column("rid"), labels)
 
 
-def _semantic_groups(catalog: Catalog, step: SemanticDedup, missing: int, col: sql.Column) -> str:
-    """Mark crawled rows without an embedding (missing:), group the rest by cosine similarity as `_groups`."""
+def _semantic_duplicates(catalog: Catalog, step: SemanticDedup, missing: int, before: int, col: sql.Column,
+                         keep: sql.Column | None) -> tuple[pa.Table, np.ndarray]:
+    """Mark crawled rows without an embedding (missing:); the rows with one and the row each duplicates."""
     con = catalog.con
     p = sql.Params()
-    rows = con.sql(
-        f"SELECT b.rowid AS rid, e.{quote_identifier(col.name)} AS v FROM _base AS b JOIN embeddings AS e "
-        f"ON e.sample_id = b.sample_id WHERE b.ok AND e.model_id = {p(sql.embedding_model(step, catalog))} "
-        f"AND e.{quote_identifier(col.name)} IS NOT NULL ORDER BY b.sample_id", params=p.values).to_arrow_table()
+    rows = con.sql(sql.dedup_rows_sql(
+        step, before, keep, f"e.{quote_identifier(col.name)}", join="JOIN embeddings AS e ON e.sample_id = b.sample_id",
+        where=f"e.model_id = {p(sql.embedding_model(step, catalog))}"), params=p.values).to_arrow_table()
     con.register("_have", rows.select(["rid"]))
     con.execute(sql.mark_sql(missing, "ok AND rowid NOT IN (SELECT rid FROM _have)"))
     con.unregister("_have")
-    labels = semantic_groups(_matrix(rows.column("v")), step.min_similarity, step.clusters, step.probes)
-    return _register_groups(con, rows.column("rid"), labels)
+    vectors = _matrix(rows.column("v"))
+    return rows, semantic_duplicates(vectors, step.min_similarity, step.clusters, step.probes, _alive(rows))
 
 
-def _register_groups(con, rids: pa.ChunkedArray, labels: np.ndarray) -> str:
-    con.register("_groups", pa.table({"rid": rids, "grp": pa.array(labels, pa.int64())}))
-    return "SELECT * FROM _groups"
+def _alive(rows: pa.Table) -> int:
+    """How many of a dedup step's rows (alive ones first) are alive before it."""
+    return pc.sum(rows.column("alive")).as_py() or 0
+
+
+def _mark_duplicates(con, bit: int, rows: pa.Table, duplicates: np.ndarray) -> None:
+    """Drop every row with a representative (`duplicates[i]` >= 0, an index into `rows`) and record it."""
+    found = np.flatnonzero(duplicates >= 0)
+    con.register("_duplicates", pa.table({"rid": rows.column("rid").take(found),
+                                          "rep": rows.column("sample_id").take(duplicates[found])}))
+    con.execute(sql.mark_duplicates_sql(bit, "SELECT * FROM _duplicates"))
+    con.unregister("_duplicates")
 
 
 def _matrix(column: pa.ChunkedArray) -> np.ndarray:
@@ -220,13 +258,12 @@ def _matrix(column: pa.ChunkedArray) -> np.ndarray:
     return arr.flatten().to_numpy(zero_copy_only=False).reshape(len(arr), int(lengths[0]))
 
 
-def _versions(catalog: Catalog, recipe: Recipe, columns: dict[str, sql.Column]) -> dict:
-    """gristmill's version and the scorer versions and models of every view the recipe read."""
-    out: dict = {"gristmill": __version__, "scorers": {}}
-    for view in sorted({c.view for c in columns.values()} - {"samples", sql.EXTRA, "embeddings"}):
-        rows = catalog.con.execute(
-            f"SELECT DISTINCT scorer_version, model_id FROM {quote_identifier(view)} ORDER BY ALL").fetchall()
-        out["scorers"][view] = [{"scorer_version": v, "model_id": m} for v, m in rows]
+def _versions(catalog: Catalog, recipe: Recipe, read: dict[str, list[dict]]) -> dict:
+    """gristmill's version and the scorer versions and models the recipe read of every view (`read`, as
+    `sql.check_versions` returns it)."""
+    out: dict = {"gristmill": __version__, "scorers": {
+        view: [{"scorer_version": v["scorer_version"], "model_id": v["model_id"]} for v in versions]
+        for view, versions in read.items()}}
     semantic = [s for s in recipe.steps if isinstance(s, SemanticDedup)]
     if semantic:
         out["embeddings"] = sorted({sql.embedding_model(s, catalog) for s in semantic})
@@ -280,7 +317,7 @@ def _write_decisions(ws: Workspace, con, recipe: Recipe, versions: dict, results
     keys = results.select(["status", "mask", "human"]).append_column("id", pa.array(range(len(results)), pa.int64()))
     con.register("_outcome_keys", keys)
     reader = con.sql("""
-        SELECT b.sample_id, o.id FROM _base AS b JOIN _outcome_keys AS o ON o.status IS NOT DISTINCT FROM b.status
+        SELECT b.sample_id, b.duplicate_of, o.id FROM _base AS b JOIN _outcome_keys AS o ON o.status IS NOT DISTINCT FROM b.status
             AND o.mask = b.mask AND o.human IS NOT DISTINCT FROM b.human
         ORDER BY b.sample_id""").to_arrow_reader(ROW_GROUP)
     decided = results.select(["kept", "reason", "reasons", "source"])
@@ -288,6 +325,7 @@ def _write_decisions(ws: Workspace, con, recipe: Recipe, versions: dict, results
     def row_groups():
         for chunk in _rechunk(reader, ROW_GROUP):
             table = decided.take(chunk.column("id")).add_column(0, "sample_id", chunk.column("sample_id"))
+            table = table.append_column("duplicate_of", chunk.column("duplicate_of"))
             for name, column in constants.items():
                 table = table.append_column(name, column.slice(0, table.num_rows))
             yield conform(table, DECISIONS, "decisions")

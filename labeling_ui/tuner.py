@@ -13,6 +13,7 @@ import yaml
 
 from curation.atomic import write_bytes
 from curation.catalog import Catalog
+from curation.recipes.compile import declared_models
 from curation.recipes.model import parse_recipe
 from curation.sql import quote_identifier
 from curation.workspace import Workspace
@@ -84,17 +85,25 @@ def near(catalog: Catalog, t: Threshold, k: int = 4) -> tuple[list[dict], list[d
     return out[0], out[1]
 
 
-def recipe_mapping(name: str, thresholds: list[Threshold]) -> dict:
-    """A recipe (as its YAML mapping) with one `filter` step per threshold, validated by the recipe parser."""
+def recipe_mapping(name: str, thresholds: list[Threshold], models: dict[str, str]) -> dict:
+    """A recipe (as its YAML mapping) with one `filter` step per threshold, declaring the `models` the thresholds
+    were set on (see curation/recipes/model.py), validated by the recipe parser."""
     raw = {"name": name, "description": "thresholds set in the threshold tuner of `gristmill review`",
+           **({"models": models} if models else {}),
            "steps": [{"filter": {"column": t.column, t.op: float(t.value)}} for t in thresholds]}
     parse_recipe(raw, f"recipe {name!r}")
     return raw
 
 
 def save_recipe(workspace: Workspace, name: str, thresholds: list[Threshold]) -> Path:
-    """Write the thresholds as `<workspace>/recipes/<name>.yaml` (run it with `gristmill curate`)."""
-    raw = recipe_mapping(name, thresholds)
+    """Write the thresholds as `<workspace>/recipes/<name>.yaml` (run it with `gristmill curate`); thresholds on
+    model scores declare the model of this workspace's scores."""
+    catalog = Catalog(workspace)
+    try:
+        models = declared_models(catalog, [t.column for t in thresholds])
+    finally:
+        catalog.close()
+    raw = recipe_mapping(name, thresholds, models)
     path = workspace.path(RECIPES, f"{name}.yaml")
     write_bytes(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True).encode(), path)
     return path

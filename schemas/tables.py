@@ -191,6 +191,8 @@ DECISIONS = pa.schema(
         _f("kept", pa.bool_(), False),
         _f("reason", pa.string(), doc="first reason the sample was dropped, null when kept"),
         _f("reasons", pa.list_(pa.string()), False, "every step that would drop the sample"),
+        _f("duplicate_of", pa.string(), doc="the sample_id of the representative this sample duplicates, from "
+           "the first dedup step among its reasons; null when no dedup step lists it"),
         _f("source", pa.string(), False, "'recipe', 'human' or 'engine'"),
         _f("recipe_name", pa.string(), False),
         _f("recipe_hash", pa.string(), False),

@@ -355,7 +355,8 @@ def _decisions(table: pa.Table, meta: dict, run: str) -> pa.Table:
     reasons = [[] if k else [ENGINE_REASON] for k in kept.to_pylist()]
     return conform(pa.table({
         "sample_id": auto["sample_id"], "kept": kept, "reason": reason,
-        "reasons": pa.array(reasons, pa.list_(pa.string())), "source": pa.array(["engine"] * n, pa.string()),
+        "reasons": pa.array(reasons, pa.list_(pa.string())), "duplicate_of": pa.nulls(n, pa.string()),
+        "source": pa.array(["engine"] * n, pa.string()),
         "recipe_name": pa.array([f"engine-{meta['version']}"] * n, pa.string()),
         "recipe_hash": pa.array([meta["hash"]] * n, pa.string()),
         "versions": pa.array([versions] * n, pa.string())}), DECISIONS, "engine decisions")

@@ -1,15 +1,20 @@
 """Compile recipe steps to DuckDB SQL over the catalog.
 
 The engine works on one temporary table in the catalog's connection:
-    _base(sample_id, status, ok, c0, ..., mask, human)
-        one row per sample: `ok` is a successful crawl, c<i> the recipe's columns, `mask` has bit i set when
-        reason id i applies, `human` is the review decision that overrides the recipe (set by curate.py)
+    _base(sample_id, status, shard, ok, c0, ..., mask, duplicate_of, human)
+        one row per sample (curate.py deletes the rows of a sample crawled twice that do not count, see
+        `curation.sample_rows`): `ok` is a successful crawl, c<i> the recipe's columns (of the score rows
+        its `versions` picks), `mask` has bit i set when reason id i applies, `duplicate_of` the
+        representative the first dedup step that flags the row kept, `human` the review decision that
+        overrides the recipe (set by curate.py)
 Its `rowid` is the row key of the engine's small helper tables (rows never move; the order means nothing).
 Reasons are small integer ids (`Reasons`) numbered in step order, so the lowest bit is the first reason.
 `base_sql` creates `_base` with one pass over the catalog, judging every row-local condition at once:
 filter and caption steps and the `missing:<column>` of every step except semantic dedup. Steps that rank
 or group (top_fraction, top_k, dedup) then run in order, each reading which rows are alive before it from
 `mask` and OR-ing its bit into the rows it drops (`UPDATE _base`). Failed crawls keep mask 0.
+`check_versions` refuses, before anything runs, scorer views that mix versions or come from another model
+than the recipe declares.
 
 Column names reach SQL only after they were checked against the catalog, and then quoted; every value
 from a recipe (thresholds, lists, regexes, reason strings, JSON keys) is a bound `$p<n>` parameter.
@@ -21,9 +26,11 @@ from dataclasses import dataclass
 import duckdb
 
 from curation.catalog import Catalog
+from curation.placeholders import PLACEHOLDER_MARK
 from curation.recipes.model import (
     CaptionStep,
     DedupStep,
+    MODEL_SCORES,
     FilterStep,
     PerceptualDedup,
     Recipe,
@@ -31,6 +38,7 @@ from curation.recipes.model import (
     SemanticDedup,
     TopFractionStep,
     TopKStep,
+    VersionPick,
 )
 from curation.sql import quote_identifier
 
@@ -114,8 +122,75 @@ def resolve(recipe: Recipe, catalog: Catalog) -> dict[str, Column]:
         for i, step in enumerate(recipe.steps, 1):
             problems += [f"step {i} ({step.reason}): {p}" for p in _check_step(step, columns, catalog)]
     if problems:
-        raise RecipeError(f"recipe {recipe.name!r} does not fit this workspace:\n  - " + "\n  - ".join(problems))
+        raise _unfit(recipe, problems)
     return columns
+
+
+def _unfit(recipe: Recipe, problems: list[str]) -> RecipeError:
+    return RecipeError(f"recipe {recipe.name!r} does not fit this workspace:\n  - " + "\n  - ".join(problems))
+
+
+def check_versions(recipe: Recipe, catalog: Catalog) -> dict[str, list[dict]]:
+    """The (scorer_version, model_id) pairs the recipe reads of each scorer view, with their row counts.
+
+    Raise RecipeError listing every view that mixes several (after the recipe's `versions` pick), a pick that
+    matches no row, and a view whose model is not the one the recipe's `models` declares for it.
+    """
+    chosen: dict[str, list[dict]] = {}
+    problems: list[str] = []
+    for view in recipe.score_views():
+        found = [{"scorer_version": v, "model_id": m, "rows": n} for v, m, n in catalog.con.execute(
+            f"SELECT scorer_version, model_id, count(*) FROM {quote_identifier(view)} GROUP BY ALL ORDER BY ALL"
+        ).fetchall()]
+        pick = recipe.versions.get(view)
+        chosen[view] = [f for f in found if pick is None or pick.matches(f["scorer_version"], f["model_id"])]
+        problems += _version_problems(view, pick, found, chosen[view], recipe.models.get(view))
+    if problems:
+        raise _unfit(recipe, problems)
+    return chosen
+
+
+def _version_problems(view: str, pick: VersionPick | None, found: list[dict], chosen: list[dict],
+                      model: str | None) -> list[str]:
+    held = "; ".join(f"scorer_version {f['scorer_version']!r}, model_id {f['model_id']!r} ({f['rows']:,} rows)"
+                     for f in found)
+    if pick is not None and not chosen:
+        return [f"versions: {view} has no rows of {pick.model_dump(exclude_none=True)}; it holds {held or 'none'}"]
+    if len(chosen) > 1:
+        return [f"{view} holds scores of {len(chosen)} scorer versions or models: {held}; re-score so that one "
+                f"remains, or pick one with versions: {{{view}: {{scorer_version: ..., model_id: ...}}}}"]
+    if model is not None and chosen and chosen[0]["model_id"] != model:
+        actual = chosen[0]["model_id"]
+        weights = " (random weights: its scores mean nothing)" if PLACEHOLDER_MARK in str(actual) else ""
+        return [f"the recipe's thresholds on {view} were set on model {model!r} (models: {view}), but this "
+                f"workspace's {view} scores come from {actual!r}{weights}; score with {model}, or set thresholds "
+                f"for {actual} and declare it, or rank with top_fraction/top_k instead"]
+    return []
+
+
+def declared_models(catalog: Catalog, refs: list[str]) -> dict[str, str]:
+    """The `models` a recipe with thresholds on the columns `refs`, set on this catalog's scores, declares: the
+    one model_id of each view of a model score (MODEL_SCORES) among them. RecipeError when a view has several
+    or none."""
+    declared = {}
+    for view in sorted({ref.partition(".")[0] for ref in refs if ref in MODEL_SCORES}):
+        models = [m for (m,) in catalog.con.execute(
+            f"SELECT DISTINCT model_id FROM {quote_identifier(view)} WHERE model_id IS NOT NULL ORDER BY 1").fetchall()]
+        if len(models) != 1:
+            raise RecipeError(f"thresholds on {view} scores hold for the model they were set on, and this workspace's "
+                              f"{view} scores come from {', '.join(models) or 'no model'}; re-score so that one "
+                              "remains, or write the recipe by hand with versions: and models:")
+        declared[view] = models[0]
+    return declared
+
+
+def score_rows_sql(recipe: Recipe, view: str, names: str, params: Params) -> str:
+    """SELECT sample_id and `names` (quoted, comma-separated) of the rows of scorer `view` the recipe reads."""
+    pick = recipe.versions.get(view)
+    where = [f"{quote_identifier(key)} = {params(value)}"
+             for key, value in (pick.model_dump(exclude_none=True) if pick else {}).items()]
+    return (f"SELECT sample_id, {names} FROM {quote_identifier(view)}"
+            + (f" WHERE {' AND '.join(where)}" if where else ""))
 
 
 def recipe_columns(catalog: Catalog) -> dict[str, dict[str, str]]:
@@ -201,8 +276,9 @@ def _check_filter(step: FilterStep, col: Column) -> list[str]:
 
 
 def base_sql(recipe: Recipe, columns: dict[str, Column], reasons: Reasons, params: Params) -> str:
-    """CREATE `_base`: every sample with the recipe's columns joined by sample_id and its row-local mask."""
-    selects = ["s.sample_id", "s.status", "coalesce(s.status = 'success', false) AS ok"]
+    """CREATE `_base`: every row of `samples` with the recipe's columns joined by sample_id and its row-local
+    mask."""
+    selects = ["s.sample_id", "s.status", "s.shard", "coalesce(s.status = 'success', false) AS ok"]
     joins = []
     views: dict[str, str] = {}
     for col in columns.values():
@@ -219,12 +295,12 @@ def base_sql(recipe: Recipe, columns: dict[str, Column], reasons: Reasons, param
         selects.append(f"{expr} AS {col.alias}")
     for view, j in views.items():
         names = ", ".join(quote_identifier(c.name) for c in columns.values() if c.view == view)
-        joins.append(f"LEFT JOIN (SELECT sample_id, {names} FROM {quote_identifier(view)}) AS {j} "
-                     f"ON {j}.sample_id = s.sample_id")
+        joins.append(f"LEFT JOIN ({score_rows_sql(recipe, view, names, params)}) AS {j} ON {j}.sample_id = s.sample_id")
     bits = [_local_bits(step, reasons, columns[step.column], params) for step in recipe.steps
             if columns[step.column].view != "embeddings"]
     mask = f"CASE WHEN ok THEN {' | '.join(bits)} ELSE {_bits(0)} END" if bits else _bits(0)
-    return (f"CREATE OR REPLACE TEMP TABLE _base AS SELECT *, {mask} AS mask, CAST(NULL AS VARCHAR) AS human "
+    return (f"CREATE OR REPLACE TEMP TABLE _base AS SELECT *, {mask} AS mask, CAST(NULL AS VARCHAR) AS duplicate_of, "
+            f"CAST(NULL AS VARCHAR) AS human "
             f"FROM (SELECT {', '.join(selects)} FROM samples AS s {' '.join(joins)})")
 
 
@@ -330,29 +406,48 @@ def top_drop_sql(step: TopFractionStep | TopKStep, bit: int, col: Column, by: Co
             f"({v} {worse} c.cut_v OR ({v} = c.cut_v AND sample_id > c.cut_id))")
 
 
-def exact_groups_sql(col: Column) -> str:
-    """Relation (rid, grp) of the crawled rows sharing a value of `col` with another crawled row."""
-    c = col.alias
-    return (f"SELECT rowid AS rid, {c} AS grp FROM _base WHERE ok AND {c} IN "
-            f"(SELECT {c} FROM _base WHERE ok AND {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1)")
-
-
-def group_dedup_sql(step: DedupStep, bit: int, before: int, groups: str, keep: Column | None) -> str:
-    """Mark every member of a duplicate group but the best one.
-
-    `groups` is a relation (rid, grp) of rows in groups. The survivor of a group is, in order: alive
-    before this step, best `keep` value (nulls last), smallest sample_id.
-    """
-    order = [f"((b.mask & {_bits(before)}) = 0) DESC"]
+def representative_order(step: DedupStep, before: int, keep: Column | None, prefix: str = "") -> str:
+    """ORDER BY of a dedup step's candidate representatives, best first: alive before the step, best `keep`
+    value (nulls last), smallest sample_id. `prefix` qualifies `_base`'s columns (e.g. "b.")."""
+    order = [f"(({prefix}mask & {_bits(before)}) = 0) DESC"]
     if keep is not None:
-        order.append(f"b.{keep.alias} {'DESC' if step.keep.order == 'desc' else 'ASC'} NULLS LAST")
-    order.append("b.sample_id")
-    losers = f"""
-        SELECT rid FROM (
-            SELECT g.rid, row_number() OVER (PARTITION BY g.grp ORDER BY {', '.join(order)}) AS rank
-            FROM ({groups}) AS g JOIN _base AS b ON b.rowid = g.rid)
+        order.append(f"{prefix}{keep.alias} {'DESC' if step.keep.order == 'desc' else 'ASC'} NULLS LAST")
+    order.append(f"{prefix}sample_id")
+    return ", ".join(order)
+
+
+def exact_dedup_sql(step: DedupStep, bit: int, before: int, col: Column, keep: Column | None) -> str:
+    """Mark every crawled row whose `col` value a representative has, and record the representative.
+
+    The representative of a value is its first row in `representative_order`, when that row is alive before
+    the step; a value that only dropped rows have has none, and drops nothing.
+    """
+    c = col.alias
+    values = (f"SELECT {c} FROM _base WHERE ok AND {c} IS NOT NULL GROUP BY {c} "
+              f"HAVING count(*) > 1 AND bool_or((mask & {_bits(before)}) = 0)")
+    duplicates = f"""
+        SELECT rid, rep FROM (
+            SELECT rowid AS rid, first_value(sample_id) OVER w AS rep, row_number() OVER w AS rank
+            FROM _base WHERE ok AND {c} IN ({values})
+            WINDOW w AS (PARTITION BY {c} ORDER BY {representative_order(step, before, keep)}))
         WHERE rank > 1"""
-    return mark_sql(bit, f"rowid IN ({losers})")
+    return mark_duplicates_sql(bit, duplicates)
+
+
+def dedup_rows_sql(step: DedupStep, before: int, keep: Column | None, value: str, join: str = "",
+                   where: str = "TRUE") -> str:
+    """SELECT rid, sample_id, alive and `value` AS v of the crawled rows (`_base AS b`, plus `join`) with a
+    value, in `representative_order`: the rows alive before the step come first."""
+    return (f"SELECT b.rowid AS rid, b.sample_id, (b.mask & {_bits(before)}) = 0 AS alive, {value} AS v "
+            f"FROM _base AS b {join} WHERE b.ok AND {value} IS NOT NULL AND {where} "
+            f"ORDER BY {representative_order(step, before, keep, 'b.')}")
+
+
+def mark_duplicates_sql(bit: int, duplicates: str) -> str:
+    """OR `bit` into the rows of the relation `duplicates` (rid, rep) and record `rep` (a sample_id) as their
+    duplicate_of, unless an earlier dedup step recorded one."""
+    return (f"UPDATE _base SET mask = mask | {_bits(bit)}, duplicate_of = coalesce(_base.duplicate_of, d.rep) "
+            f"FROM ({duplicates}) AS d WHERE _base.rowid = d.rid")
 
 
 def embedding_model(step: SemanticDedup, catalog: Catalog) -> str:

@@ -1,17 +1,27 @@
-"""Duplicate groups: perceptual (Hamming distance of 64-bit hashes) and semantic (cosine of embeddings).
+"""Which samples duplicate a kept representative: perceptual (Hamming distance of 64-bit hashes) and semantic
+(cosine of embeddings) dedup. Exact dedup needs none of this: it is a window in SQL (compile.py).
 
-Both find candidate pairs without comparing every pair, verify them exactly, and join them into groups
-with connected components (so duplicates of duplicates are one group). Exact dedup needs none of this:
-it is a GROUP BY in SQL (compile.py). Which member of a group survives is decided in SQL as well.
+Representatives are chosen greedily, as SemDeDup (Abbas et al. 2023) and greedy clustering do: rows come in
+representative order (compile.representative_order: alive before the step first, then best `keep`, then
+sample_id), and each alive row within the threshold of an already kept representative duplicates the first
+such representative, while every other alive row becomes one. A chain A~B~C with A and C apart keeps A and C
+and drops B, so a group spreads at most one threshold around its representative, never without bound as
+connected components do. Rows dropped before the step come last and are never representatives: they
+neither bridge live rows nor survive, but are still judged (one within the threshold of a representative
+lists the step among its reasons).
+
+Both methods find candidate pairs without comparing every pair and verify them exactly; `greedy_duplicates`
+then makes one pass over the pairs in representative order: O(rows + pairs).
 
 Perceptual: multi-index hashing. The 64 bits are cut into 4 bands of 16 bits; two hashes within
 `max_distance` bits differ in at most `max_distance // 4` bits in at least one band (pigeonhole), so
 probing each band's bucket and its neighbours within that radius finds every pair: exact recall, and
-about n * (1 + 16 * radius) * n / 65536 candidate checks per band for well-spread hashes.
+about n * (1 + 16 * radius) * n / 65536 candidate checks per band for well-spread hashes. Identical hashes
+are searched once.
 
-Semantic (SemDeDup, Abbas et al. 2023): k-means on the embeddings (faiss), each sample placed in its
-`probes` nearest clusters, then all pairs inside each cluster compared by cosine similarity (BLAS).
-Recall against brute force grows with `probes`; the benchmark measures it.
+Semantic (SemDeDup): k-means on the embeddings (faiss), each sample placed in its `probes` nearest
+clusters, then all pairs inside each cluster compared by cosine similarity (BLAS). Recall against brute
+force grows with `probes`; the benchmark measures it.
 """
 from __future__ import annotations
 
@@ -21,8 +31,6 @@ from itertools import combinations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 BANDS = 4
 BAND_BITS = 64 // BANDS
@@ -30,10 +38,28 @@ _CHUNK_PAIRS = 4_000_000  # candidate pairs materialised at once
 EXACT_BELOW = 10_000  # semantic dedup compares all pairs (one cluster) up to this many rows
 
 
-def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected-component label of each of `n` nodes given edges (a[i], b[i])."""
-    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
+def greedy_duplicates(n: int, n_alive: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The row each of `n` rows duplicates, -1 for none, given the pairs (a[i], b[i]) within the threshold.
+
+    Rows are numbered in representative order and the first `n_alive` are alive. An alive row is kept as a
+    representative unless a kept row before it is paired with it; a row that is not kept duplicates the
+    first kept row it is paired with (if any). Rows from `n_alive` on are never kept.
+    """
+    lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+    by_row = np.lexsort((lo, hi))
+    lo, hi = lo[by_row], hi[by_row]
+    kept = np.arange(n) < n_alive
+    alive_pairs = int(np.searchsorted(hi, n_alive))
+    rows, starts = np.unique(hi[:alive_pairs], return_index=True)
+    ends = np.append(starts[1:], alive_pairs)
+    for row, start, end in zip(rows.tolist(), starts.tolist(), ends.tolist()):  # rows before `row` are final
+        if kept[lo[start:end]].any():
+            kept[row] = False
+    to_kept = kept[lo]
+    duplicates, first = np.unique(hi[to_kept], return_index=True)  # pairs sorted by lo: first = best kept
+    out = np.full(n, -1, np.int64)
+    out[duplicates] = lo[to_kept][first]
+    return out
 
 
 def parse_hex64(hashes: pa.Array) -> np.ndarray:
@@ -95,12 +121,24 @@ def _chunks(counts: np.ndarray):
         start = stop
 
 
-def perceptual_groups(hashes: pa.Array, max_distance: int) -> np.ndarray:
-    """Group label per hash: hashes within `max_distance` bits (transitively) share a label."""
+def perceptual_duplicates(hashes: pa.Array, max_distance: int, n_alive: int) -> np.ndarray:
+    """`greedy_duplicates` of hashes (rows in representative order, the first `n_alive` alive) within
+    `max_distance` bits.
+
+    Rows sharing a hash are one node, placed at its best row: within distance 0 of each other, they all
+    duplicate the representative that node's best row is or duplicates (see the module docstring).
+    """
     codes = parse_hex64(hashes)
-    unique, inverse = np.unique(codes, return_inverse=True)
-    a, b = hamming_pairs(unique, max_distance)
-    return components(len(unique), a, b)[inverse]
+    unique, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # nodes in the order of their best rows
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    best = first[order]
+    a, b = hamming_pairs(unique[order], max_distance)
+    node_dup = greedy_duplicates(len(order), int(np.searchsorted(best, n_alive)), a, b)
+    kept = (node_dup < 0) & (best < n_alive)
+    rep = np.where(kept, best, np.where(node_dup >= 0, best[np.maximum(node_dup, 0)], -1))[rank[inverse.ravel()]]
+    return np.where(rep == np.arange(len(codes)), -1, rep)
 
 
 def cosine_pairs(vectors: np.ndarray, min_similarity: float, clusters: int | None = None, probes: int = 2,
@@ -154,7 +192,9 @@ def _nearest_centroids(vectors: np.ndarray, k: int, probes: int, seed: int) -> n
     ])
 
 
-def semantic_groups(vectors: np.ndarray, min_similarity: float, clusters: int | None, probes: int) -> np.ndarray:
-    """Group label per row of `vectors`: rows at cosine >= min_similarity (transitively) share a label."""
+def semantic_duplicates(vectors: np.ndarray, min_similarity: float, clusters: int | None, probes: int,
+                        n_alive: int) -> np.ndarray:
+    """`greedy_duplicates` of rows of `vectors` (in representative order, the first `n_alive` alive) at cosine
+    similarity >= min_similarity, pairs found by `cosine_pairs`."""
     a, b = cosine_pairs(vectors, min_similarity, clusters, probes)
-    return components(len(vectors), a, b)
+    return greedy_duplicates(len(vectors), n_alive, a, b)

@@ -4,6 +4,7 @@ A recipe file looks like::
 
     name: laion-style
     description: CLIP >= 0.28 plus English, after exact and perceptual dedup
+    models: {clip: ViT-B-32/openai}             # the model the 0.28 threshold was set on
     steps:
       - dedup: exact
       - dedup: perceptual                       # basic.phash, max_distance 6 (of 64 bits)
@@ -18,9 +19,39 @@ Step kinds (each step is a mapping with exactly one of these keys):
     caption       keep rows whose caption has min/max words or chars, matches / not_matches a regex (RE2)
     top_fraction  keep the best `fraction` of the rows still alive, globally or per `by` group
     top_k         keep the best `k` rows still alive, globally or per `by` group (per-source quotas)
-    dedup         exact | perceptual | semantic; keeps the best member of each duplicate group
+    dedup         exact | perceptual | semantic; keeps representatives, best by `keep` first, and drops every
+                  sample within the threshold of a kept one (decisions say which in `duplicate_of`)
 Columns are `view.column` names from the catalog (`samples.width`, `clip.clip_score`), or `extra.<key>`
 for a key of the input list's carried columns. Every step may set `name` to change its reason string.
+
+Top-level keys: `name` (a file loaded without one is named after its stem), `description`, `sources`,
+`versions`, `models` and `steps`.
+
+Scorer versions. Every scorer view a recipe reads must hold scores of one (scorer_version, model_id): curate
+refuses a view that mixes several (say, half the shards re-scored with another model), listing each with
+its row count, rather than judging the two kinds of score by one threshold. `versions` picks the rows to
+read instead, per view, by `scorer_version`, `model_id` or both::
+
+    versions:
+      clip: {model_id: ViT-B-32/openai, scorer_version: "1"}
+
+A sample that has scores of other versions only then lacks the value (`missing:<column>`). A pick must match
+rows of the view, and it is part of the recipe hash (it changes what is read).
+
+Models of absolute thresholds. The scale of a model score (`MODEL_SCORES`) depends on the model that
+computed it: DataComp's and LAION's CLIP thresholds (0.3, 0.28) are OpenAI ViT-B/32 cosines, and
+LAION-trained weights such as gristmill's default `laion2b_s34b_b79k` score the same pairs differently. A
+`filter` with a threshold (min, max, equals, in, not_in) on one must therefore declare the model it was set
+on, spelled as the view's `model_id` column spells it (`<open_clip model>/<pretrained tag>`, e.g.
+`ViT-B-32/openai`; a checkpoint file gives `<model>/<file name>@<sha256[:12]>`, random weights
+`<model>/random-init-PLACEHOLDER`)::
+
+    models:
+      clip: ViT-B-32/openai
+
+curate refuses a workspace whose scores of that view come from any other model. Rank-based steps
+(top_fraction, top_k, a dedup `keep`) hold for any model and need no declaration. `models` only guards, so
+it is not part of the hash.
 
 This module checks the shape of a recipe (options, types, impossible thresholds); `compile.py` checks
 its column names against a workspace's catalog.
@@ -50,6 +81,10 @@ VALUE_RANGES: dict[str, tuple[float, float]] = {
     "samples.original_width": (0.0, math.inf),
     "samples.original_height": (0.0, math.inf),
 }
+MODEL_SCORES = frozenset({"clip.clip_score", "clip.clip_score_min"})
+"""Score columns whose scale depends on the model that computed them: a threshold on one needs `models:`."""
+INPUT_VIEWS = frozenset({"samples", "extra", "embeddings"})
+"""The views a recipe reads that are not scorer views (`extra` is the `extra.<key>` prefix)."""
 DEFAULT_PERCEPTUAL_DISTANCE = 6
 """Default Hamming threshold of perceptual dedup, in bits of the 64-bit pHash (imagehash.phash).
 
@@ -114,6 +149,11 @@ class FilterStep(_Step):
         if self.max is not None and self.max < low:
             raise ValueError(f"max {self.max} is below the smallest possible {self.column} ({low})")
         return self
+
+    @property
+    def thresholded(self) -> bool:
+        """True when the filter compares values (min, max, equals, in, not_in), not only not_null."""
+        return any(v is not None for v in (self.min, self.max, self.equals, self.in_, self.not_in))
 
     @property
     def reason(self) -> str:
@@ -235,28 +275,63 @@ _DEDUP = {"exact": ExactDedup, "perceptual": PerceptualDedup, "semantic": Semant
 STEP_KINDS = (*_BODIES, "dedup")
 
 
+class VersionPick(BaseModel):
+    """The rows of a scorer view a recipe reads: those of this scorer_version and/or model_id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    scorer_version: str | None = None
+    model_id: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "VersionPick":
+        if self.scorer_version is None and self.model_id is None:
+            raise ValueError("a versions entry needs scorer_version, model_id or both")
+        return self
+
+    def matches(self, scorer_version: str | None, model_id: str | None) -> bool:
+        """True when a row of this scorer_version and model_id is one the pick reads."""
+        return self.scorer_version in (None, scorer_version) and self.model_id in (None, model_id)
+
+
 class Recipe(BaseModel):
-    """A validated recipe. `hash` identifies its behaviour: its steps (see `hash`)."""
+    """A validated recipe. `hash` identifies its behaviour: its steps and version picks (see `hash`)."""
 
     model_config = ConfigDict(frozen=True)
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     sources: list[str] = Field(default_factory=list, description="where the thresholds come from")
+    versions: dict[str, VersionPick] = Field(default_factory=dict, description="per scorer view: the rows to read")
+    models: dict[str, str] = Field(default_factory=dict,
+                                   description="per scorer view: the model_id its thresholds were set on")
     steps: list[Step]
+
+    @model_validator(mode="after")
+    def _check_declarations(self) -> "Recipe":
+        problems = _declaration_problems(self)
+        if problems:
+            raise ValueError("\n  - ".join(problems))
+        return self
 
     @property
     def hash(self) -> str:
-        """sha256 (hex) of the canonical JSON of the steps in order, every parameter and default included.
+        """sha256 (hex) of the canonical JSON of the steps in order, every parameter and default included,
+        and of the `versions` picks when there are any.
 
         It covers what decides which samples are kept and with which reasons (a step's `name` is part of
-        its reason string), and nothing else: formatting, comments, `description` and `sources` do not
-        count, nor does the recipe `name`, which decides nothing (decisions record it as recipe_name and
-        their file is named `<name>-<hash12>`). Over the same catalog and reviews, equal hashes give
-        equal decisions.
+        its reason string; a pick decides which score rows are read), and nothing else: formatting,
+        comments, `description` and `sources` do not count, nor does `models` (it only refuses a catalog
+        scored by another model), nor the recipe `name`, which decides nothing (decisions record it as
+        recipe_name and their file is named `<name>-<hash12>`). Over the same catalog and reviews, equal
+        hashes give equal decisions.
         """
-        steps = self.model_dump(mode="json", by_alias=True, include={"steps"})
+        fields = {"steps", "versions"} if self.versions else {"steps"}
+        steps = self.model_dump(mode="json", by_alias=True, include=fields)
         canonical = json.dumps(steps, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def score_views(self) -> list[str]:
+        """The scorer views the recipe reads (every view of its columns but INPUT_VIEWS), sorted."""
+        return sorted({col.partition(".")[0] for col in self.columns()} - INPUT_VIEWS)
 
     def columns(self) -> list[str]:
         """Every column the recipe reads, in first-use order."""
@@ -271,14 +346,44 @@ class Recipe(BaseModel):
         return list(seen)
 
 
-def parse_recipe(raw: Any, origin: str = "recipe") -> Recipe:
-    """Validate a recipe mapping (as loaded from YAML); raise RecipeError listing every problem."""
+def _declaration_problems(recipe: Recipe) -> list[str]:
+    """What `versions` and `models` lack or contradict: entries for views no step reads, thresholds on a
+    model score without the model they assume, a pick of one model beside a declaration of another."""
+    read = recipe.score_views()
+    problems = [f"{key}: no step reads view {view!r} (scorer views read: {', '.join(read) or 'none'})"
+                for key, table in (("versions", recipe.versions), ("models", recipe.models))
+                for view in table if view not in read]
+    for i, step in enumerate(recipe.steps, 1):
+        view = step.column.partition(".")[0]
+        if isinstance(step, FilterStep) and step.thresholded and step.column in MODEL_SCORES \
+                and view not in recipe.models:
+            problems.append(f"step {i} ({step.reason}): a threshold on {step.column} holds only for the model it "
+                            f"was set on; declare it as the {view} view's model_id spells it, e.g. "
+                            f"models: {{{view}: ViT-B-32/openai}}, or rank with top_fraction/top_k instead")
+    for view, model in recipe.models.items():
+        pick = recipe.versions.get(view)
+        if pick is not None and pick.model_id not in (None, model):
+            problems.append(f"versions picks {view} rows of model {pick.model_id!r}, but models says its "
+                            f"thresholds were set on {model!r}")
+    return problems
+
+
+TOP_LEVEL_KEYS = ("name", "description", "sources", "versions", "models", "steps")
+
+
+def parse_recipe(raw: Any, origin: str = "recipe", name: str | None = None) -> Recipe:
+    """Validate a recipe mapping (as loaded from YAML); raise RecipeError listing every problem.
+
+    `name` is the recipe's name when the mapping has no `name` key (`load_recipe` passes the file's stem).
+    """
     if not isinstance(raw, dict):
-        raise RecipeError(f"{origin}: a recipe is a mapping with name and steps, got {type(raw).__name__}")
+        raise RecipeError(f"{origin}: a recipe is a mapping with steps, got {type(raw).__name__}")
+    if name is not None and "name" not in raw:
+        raw = {"name": name, **raw}
     problems: list[str] = []
-    unknown = sorted(set(raw) - {"name", "description", "sources", "steps"})
+    unknown = sorted(set(raw) - set(TOP_LEVEL_KEYS))
     if unknown:
-        problems.append(f"unknown top-level key(s) {', '.join(unknown)}; valid: name, description, sources, steps")
+        problems.append(f"unknown top-level key(s) {', '.join(unknown)}; valid: {', '.join(TOP_LEVEL_KEYS)}")
     raw_steps = raw.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         problems.append("steps must be a non-empty list")
@@ -329,18 +434,20 @@ def _parse_step(raw: Any) -> _Step:
 
 def _describe(exc: ValidationError, model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]:
     """Turn pydantic errors into short sentences that name the option and the valid ones."""
-    valid = ", ".join(f.alias or n for n, f in model.model_fields.items() if n != "kind")
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         if err["loc"] and err["loc"][0] in skip:
             continue
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
+            owner = VersionPick if err["loc"][0] == "versions" and model is Recipe else model
+            valid = ", ".join(f.alias or n for n, f in owner.model_fields.items() if n != "kind")
             out.append(f"unknown option {loc!r}; valid options: {valid}")
         elif err["type"] == "missing":
             out.append(f"missing required option {loc!r}")
         elif loc:
-            out.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+            out.append(f"{loc}: {msg} (got {err.get('input')!r})")
         else:
-            out.append(err["msg"].removeprefix("Value error, "))
+            out.append(msg)
     return out

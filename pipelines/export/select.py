@@ -7,7 +7,8 @@ A sample is exported when it is kept and has media:
 - has media: crawl status 'success' (and, with media bytes, a media_path). Kept samples left out are
   counted by reason ('not_in_samples', 'crawl_failed', 'no_media').
 Human verdicts are applied here as well as by curate, so reviews made after the last curate count.
-A sample crawled twice counts once (its successful, latest shard). Rows come sorted by sample_id.
+A sample crawled twice counts once: the row `curation.sample_rows.COUNTED_SAMPLES` picks, as curate does.
+Rows come sorted by sample_id.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import pyarrow as pa
 
 from curation.catalog import CURRENT_DECISIONS, Catalog
 from curation.errors import GristmillError
+from curation.sample_rows import COUNTED_SAMPLES
 from curation.sql import quote_identifier
 from curation.workspace import Workspace
 from pipelines.export.schema import GENERATED_PREFIX, SCORES
@@ -155,17 +157,17 @@ def _check_unique(catalog: Catalog, decisions: Path) -> None:
         {"p": str(decisions)},
     ).to_pylist()
     if dup:
-        raise GristmillError(f"{decisions} decides sample {dup[0]['sample_id']} {dup[0]['n']} times; re-run curate")
+        raise GristmillError(
+            f"{decisions} decides sample {dup[0]['sample_id']} {dup[0]['n']} times, and gristmill curate writes one "
+            "decision per sample: the file is corrupt or was not written by curate; export another one (--decisions)"
+        )
 
 
-_CTES = """
+_CTES = f"""
 WITH decided AS (SELECT * FROM read_parquet($decisions)),
 verdict AS (SELECT sample_id, decision AS action FROM review_state WHERE decision IS NOT NULL),
 edit AS (SELECT sample_id, final_caption AS new_caption FROM review_state WHERE final_caption IS NOT NULL),
-crawled AS (
-    SELECT * FROM samples
-    QUALIFY row_number() OVER (PARTITION BY sample_id ORDER BY status = 'success' DESC, shard DESC) = 1
-),
+crawled AS ({COUNTED_SAMPLES}),
 wanted AS (
     SELECT sample_id, d.recipe_name, d.recipe_hash, d.versions,
            CASE WHEN v.action IS NOT NULL THEN 'human' ELSE d.source END AS decision_source

@@ -12,8 +12,12 @@ from curation.recipes.model import RecipeError, parse_recipe
 from .conftest import sid, write_embeddings, write_reviews
 
 
-def recipe(*steps, name="t"):
-    return parse_recipe({"name": name, "steps": list(steps)})
+def recipe(*steps, name="t", **keys):
+    """A recipe of `steps` and top-level `keys` (versions, models)."""
+    return parse_recipe({"name": name, **keys, "steps": list(steps)})
+
+
+ON_TEST_MODEL = {"models": {"clip": "test-model"}}  # the model the fixture's clip scores come from
 
 
 def decisions(result) -> dict[str, dict]:
@@ -44,6 +48,7 @@ def test_failed_crawls_first_missing_values_and_every_reason(ws):
         {"filter": {"column": "basic.is_blank", "equals": False}},
         {"filter": {"column": "clip.clip_score", "min": 0.45}},
         {"caption": {"not_matches": r"^IMG_\d+"}},
+        **ON_TEST_MODEL,
     ))
     d = decisions(result)
     assert d[sid(0)]["reasons"] == ["crawl:http_404"] and not d[sid(0)]["kept"]
@@ -82,7 +87,7 @@ def test_exact_dedup_keeps_the_best_by_score(ws):
     assert by_id[sid(1)]["kept"] and by_id[sid(2)]["reason"] == "dedup:exact"
 
 
-def test_dedup_prefers_a_member_alive_before_the_step(ws):
+def test_dedup_representatives_are_alive_before_the_step(ws):
     d = decisions(curate(ws, recipe(
         {"filter": {"column": "basic.width", "min": 102}},
         {"dedup": "exact"},
@@ -91,12 +96,27 @@ def test_dedup_prefers_a_member_alive_before_the_step(ws):
     assert d[sid(2)]["kept"]
 
 
-def test_perceptual_dedup_groups_close_hashes(ws):
+def test_perceptual_dedup_keeps_both_ends_of_a_chain(ws):
     d = decisions(curate(ws, recipe({"dedup": {"method": "perceptual", "max_distance": 1}})))
-    dropped = sorted(s for s, r in d.items() if r["reason"] == "dedup:perceptual")
-    assert dropped == [sid(i) for i in (2, 5, 6)]  # 4~5~6 chain: 4 and 6 are 2 bits apart, grouped through 5
+    dropped = {s: r["duplicate_of"] for s, r in d.items() if r["reason"] == "dedup:perceptual"}
+    assert dropped == {sid(2): sid(1), sid(5): sid(4)}  # 4~5~6 chain: 6 is 2 bits from 4, so it is kept
+    assert d[sid(4)]["kept"] and d[sid(6)]["kept"] and d[sid(6)]["duplicate_of"] is None
+    by_score = decisions(curate(ws, recipe({"dedup": {"method": "perceptual", "max_distance": 1,
+                                                      "keep": "clip.clip_score"}})))
+    assert {s: r["duplicate_of"] for s, r in by_score.items() if r["duplicate_of"]} == {sid(1): sid(2), sid(5): sid(6)}
     d = decisions(curate(ws, recipe({"dedup": {"method": "perceptual", "max_distance": 0}})))
-    assert not any(r["reason"] == "dedup:perceptual" for r in d.values())
+    assert not any(r["reason"] == "dedup:perceptual" or r["duplicate_of"] for r in d.values())
+
+
+def test_a_sample_dropped_earlier_neither_bridges_nor_survives_dedup(ws):
+    d = decisions(curate(ws, recipe(
+        {"filter": {"column": "basic.width", "not_in": [105]}},  # drops #5, the middle of the 4~5~6 chain
+        {"dedup": {"method": "perceptual", "max_distance": 1}},
+    )))
+    assert d[sid(4)]["kept"] and d[sid(6)]["kept"], "a dropped sample merged two live ones"
+    assert d[sid(5)]["reasons"] == ["filter:basic.width", "dedup:perceptual"] and d[sid(5)]["duplicate_of"] == sid(4)
+    d = decisions(curate(ws, recipe({"filter": {"column": "basic.width", "not_in": [101]}}, {"dedup": "exact"})))
+    assert d[sid(2)]["kept"] and d[sid(1)]["duplicate_of"] == sid(2)  # the live copy represents the payload
 
 
 def test_human_decisions_override_and_undo(ws):
@@ -138,6 +158,7 @@ def test_funnel_counts_add_up_and_are_saved(ws):
         {"dedup": "exact"},
         {"filter": {"column": "basic.is_blank", "equals": False}},
         {"filter": {"column": "clip.clip_score", "min": 0.25, "max": 0.85}},
+        **ON_TEST_MODEL,
     ))
     f = result.funnel
     assert (f.rows_in, f.crawl_dropped) == (10, 1)
@@ -202,7 +223,20 @@ def test_semantic_dedup_groups_near_identical_embeddings(ws):
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     write_embeddings(ws, "test/model", [sid(i) for i in range(1, 10)], vectors)
     d = decisions(curate(ws, recipe({"dedup": {"method": "semantic", "keep": "clip.clip_score"}})))
-    assert [s for s, r in d.items() if r["reason"] == "dedup:semantic"] == [sid(5)]
+    assert [(s, r["duplicate_of"]) for s, r in d.items() if r["reason"] == "dedup:semantic"] == [(sid(5), sid(6))]
+
+
+def test_semantic_dedup_keeps_both_ends_of_a_chain(ws):
+    """#4, #5, #6 lie 15 degrees apart on a circle: cos 15 = 0.97 links neighbours, cos 30 = 0.87 does not."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(9, 16))
+    u, v = np.linalg.qr(rng.normal(size=(16, 2)))[0].T
+    for i, degrees in ((4, 0), (5, 15), (6, 30)):
+        vectors[i - 1] = np.cos(np.radians(degrees)) * u + np.sin(np.radians(degrees)) * v
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    write_embeddings(ws, "test/model", [sid(i) for i in range(1, 10)], vectors)
+    d = decisions(curate(ws, recipe({"dedup": {"method": "semantic", "min_similarity": 0.95}})))
+    assert {s: r["duplicate_of"] for s, r in d.items() if r["reason"] == "dedup:semantic"} == {sid(5): sid(4)}
 
 
 def test_decisions_are_sorted_and_identical_across_row_groups(workspace_factory, monkeypatch):

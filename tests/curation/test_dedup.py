@@ -1,9 +1,15 @@
-"""Candidate search of perceptual and semantic dedup against brute force."""
+"""Candidate search of perceptual and semantic dedup against brute force; greedy representatives."""
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from curation.recipes.dedup import components, cosine_pairs, hamming_pairs, parse_hex64
+from curation.recipes.dedup import (
+    cosine_pairs,
+    greedy_duplicates,
+    hamming_pairs,
+    parse_hex64,
+    perceptual_duplicates,
+)
 
 
 def brute_hamming(codes: np.ndarray, d: int) -> set[tuple[int, int]]:
@@ -32,8 +38,36 @@ def test_hex_hashes_are_checked():
         parse_hex64(pa.array(["abc"]))
 
 
-def test_components_join_chains():
-    assert components(5, np.array([0, 1]), np.array([1, 2])).tolist() == [0, 0, 0, 1, 2]
+def brute_greedy(close: np.ndarray, n_alive: int) -> list[int]:
+    """The greedy rule row by row over a boolean matrix of pairs within the threshold."""
+    kept, out = [], []
+    for row in range(len(close)):
+        reps = [k for k in kept if close[row, k]]
+        out.append(reps[0] if reps else -1)
+        if not reps and row < n_alive:
+            kept.append(row)
+    return out
+
+
+def test_greedy_keeps_both_ends_of_a_chain():
+    assert greedy_duplicates(3, 3, np.array([0, 1]), np.array([1, 2])).tolist() == [-1, 0, -1]
+
+
+def test_dropped_rows_never_represent_nor_bridge():
+    # rows 0 and 1 alive and apart, row 2 dropped earlier and close to both; row 3 dropped, close to row 2 only
+    assert greedy_duplicates(4, 2, np.array([0, 2, 1]), np.array([2, 3, 2])).tolist() == [-1, -1, 0, -1]
+
+
+@pytest.mark.parametrize("n_alive", [0, 150, 300])
+def test_perceptual_duplicates_follow_the_greedy_rule_row_by_row(n_alive):
+    rng = np.random.default_rng(n_alive)
+    base = rng.integers(0, 2**63, size=60, dtype=np.int64).astype(np.uint64)
+    codes = base[rng.integers(0, 60, 300)]  # many rows share a hash
+    for k in range(0, 300, 3):
+        codes[k] ^= np.uint64(1) << np.uint64(int(rng.integers(0, 64)))
+    hashes = pa.array([f"{int(c):016x}" for c in codes])
+    close = np.bitwise_count(codes[:, None] ^ codes[None, :]) <= 2
+    assert perceptual_duplicates(hashes, 2, n_alive).tolist() == brute_greedy(close, n_alive)
 
 
 def test_clustered_cosine_search_recall():

@@ -4,7 +4,7 @@ import yaml
 
 from curation.catalog import Catalog
 from curation.curate import builtin_recipes, load_recipe
-from curation.recipes.compile import resolve
+from curation.recipes.compile import check_versions, resolve
 from curation.recipes.model import DEFAULT_PERCEPTUAL_DISTANCE, RecipeError, parse_recipe
 
 from .conftest import sid, write_scores
@@ -19,6 +19,7 @@ def errors_of(text: str) -> str:
 def test_issue_example_parses_with_stable_reasons():
     recipe = parse_recipe(yaml.safe_load("""
         name: laion-style
+        models: {clip: ViT-B-32/openai}
         steps:
           - dedup: exact
           - dedup: perceptual
@@ -68,6 +69,7 @@ def test_impossible_thresholds_are_rejected(step, expected):
 def test_two_steps_with_one_reason_need_names():
     message = errors_of("""
         name: x
+        models: {clip: ViT-B-32/openai}
         steps:
           - filter: {column: clip.clip_score, min: 0.1}
           - filter: {column: clip.clip_score, max: 0.9}
@@ -75,6 +77,7 @@ def test_two_steps_with_one_reason_need_names():
     assert "reason 'filter:clip.clip_score' is already used by step 1" in message
     recipe = parse_recipe(yaml.safe_load("""
         name: x
+        models: {clip: ViT-B-32/openai}
         steps:
           - filter: {column: clip.clip_score, min: 0.1}
           - filter: {name: not_too_high, column: clip.clip_score, max: 0.9}
@@ -83,24 +86,63 @@ def test_two_steps_with_one_reason_need_names():
 
 
 def test_hash_ignores_formatting_but_not_thresholds():
-    a = parse_recipe(yaml.safe_load("name: x\nsteps:\n  - filter: {column: clip.clip_score, min: 0.3}\n"))
-    b = parse_recipe(yaml.safe_load("# comment\nname: x\nsteps:\n  - filter:\n      min: 0.30\n"
+    model = "models: {clip: ViT-B-32/openai}\n"
+    a = parse_recipe(yaml.safe_load(f"name: x\n{model}steps:\n  - filter: {{column: clip.clip_score, min: 0.3}}\n"))
+    b = parse_recipe(yaml.safe_load(f"# comment\nname: x\n{model}steps:\n  - filter:\n      min: 0.30\n"
                                     "      column: clip.clip_score\n"))
-    c = parse_recipe(yaml.safe_load("name: x\nsteps:\n  - filter: {column: clip.clip_score, min: 0.31}\n"))
+    c = parse_recipe(yaml.safe_load(f"name: x\n{model}steps:\n  - filter: {{column: clip.clip_score, min: 0.31}}\n"))
     assert a.hash == b.hash != c.hash
 
 
-def test_hash_covers_the_steps_only():
+def test_hash_covers_the_steps_and_version_picks_only():
     steps = [{"dedup": {"method": "perceptual", "max_distance": 4}},
              {"filter": {"column": "clip.clip_score", "min": 0.3}}]
-    base = parse_recipe({"name": "x", "steps": steps})
-    documented = parse_recipe({"name": "y", "description": "CLIP >= 0.3 after dedup",
+    models = {"clip": "ViT-B-32/openai"}
+    base = parse_recipe({"name": "x", "models": models, "steps": steps})
+    documented = parse_recipe({"name": "y", "description": "CLIP >= 0.3 after dedup", "models": models,
                                "sources": ["DataComp, table 3"], "steps": steps})
-    assert documented.hash == base.hash
-    looser = parse_recipe({"name": "x", "steps": [{"dedup": {"method": "perceptual", "max_distance": 5}}, steps[1]]})
-    renamed_step = parse_recipe({"name": "x", "steps": [steps[0], {"filter": steps[1]["filter"] | {"name": "clip"}}]})
-    reordered = parse_recipe({"name": "x", "steps": steps[::-1]})
-    assert len({base.hash, looser.hash, renamed_step.hash, reordered.hash}) == 4
+    other_model = parse_recipe({"name": "x", "models": {"clip": "ViT-L-14/openai"}, "steps": steps})
+    assert documented.hash == base.hash == other_model.hash
+    looser = parse_recipe({"name": "x", "models": models,
+                           "steps": [{"dedup": {"method": "perceptual", "max_distance": 5}}, steps[1]]})
+    renamed_step = parse_recipe({"name": "x", "models": models,
+                                 "steps": [steps[0], {"filter": steps[1]["filter"] | {"name": "clip"}}]})
+    reordered = parse_recipe({"name": "x", "models": models, "steps": steps[::-1]})
+    picked = parse_recipe({"name": "x", "models": models, "versions": {"clip": {"scorer_version": "1"}},
+                           "steps": steps})
+    assert len({base.hash, looser.hash, renamed_step.hash, reordered.hash, picked.hash}) == 5
+
+
+def test_a_recipe_file_without_a_name_is_named_after_its_stem(tmp_path):
+    quick = tmp_path / "quick-look.yaml"
+    quick.write_text("steps:\n  - dedup: exact\n")
+    assert load_recipe(quick).name == "quick-look"
+    named = tmp_path / "file.yaml"
+    named.write_text("name: mine\nsteps:\n  - dedup: exact\n")
+    assert load_recipe(named).name == "mine"
+    assert "missing required option 'name'" in errors_of("steps:\n  - dedup: exact\n")
+
+
+def test_absolute_clip_thresholds_declare_their_model_and_ranks_do_not():
+    message = errors_of("name: x\nsteps:\n  - filter: {column: clip.clip_score, min: 0.3}\n"
+                        "  - filter: {column: clip.clip_score_min, max: 0.9}\n")
+    assert "step 1 (filter:clip.clip_score): a threshold on clip.clip_score holds only for the model" in message
+    assert "step 2 (filter:clip.clip_score_min)" in message and "models: {clip: ViT-B-32/openai}" in message
+    parse_recipe(yaml.safe_load("name: x\nsteps:\n  - top_fraction: {column: clip.clip_score, fraction: 0.3}\n"
+                                "  - filter: {column: clip.clip_score, not_null: true}\n"
+                                "  - dedup: {method: exact, keep: clip.clip_score}\n"))
+
+
+@pytest.mark.parametrize("top, expected", [
+    ("models: {clip: a}\nversions: {clip: {model_id: b}}", "versions picks clip rows of model 'b', but models says"),
+    ("models: {aesthetic: a}", "models: no step reads view 'aesthetic' (scorer views read: clip)"),
+    ("models: {clip: a}\nversions: {basic: {scorer_version: '1'}}", "versions: no step reads view 'basic'"),
+    ("models: {clip: a}\nversions: {clip: {}}", "a versions entry needs scorer_version, model_id or both"),
+    ("models: {clip: a}\nversions: {clip: {model: a}}", "unknown option 'versions.clip.model'; valid options: "
+                                                         "scorer_version, model_id"),
+])
+def test_versions_and_models_are_validated(top, expected):
+    assert expected in errors_of(f"name: x\n{top}\nsteps:\n  - filter: {{column: clip.clip_score, min: 0.3}}\n")
 
 
 def test_unknown_recipe_lists_builtins(tmp_path):
@@ -120,3 +162,9 @@ def test_builtin_recipe_is_valid_documented_and_compiles(name, workspace_factory
     assert recipe.description.strip() and recipe.sources, "built-ins document where their thresholds come from"
     ws = workspace_factory([{"sample_id": sid(0), "caption": "a red circle"}])
     resolve(recipe, Catalog(ws))
+    check_versions(recipe, Catalog(ws))
+
+
+@pytest.mark.parametrize("name", ["datacomp-clip-threshold", "laion2b"])
+def test_builtin_clip_thresholds_assume_openai_vit_b_32(name):
+    assert load_recipe(name).models == {"clip": "ViT-B-32/openai"}

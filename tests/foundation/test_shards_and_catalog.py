@@ -82,8 +82,9 @@ def test_decisions_view_follows_current_pointer(ws):
     catalog = Catalog(ws)
     ids = catalog.query("SELECT sample_id FROM samples").column("sample_id").to_pylist()
     table = pa.table({"sample_id": ids, "kept": [True] * len(ids), "reason": [None] * len(ids),
-                      "reasons": [[]] * len(ids), "source": ["recipe"] * len(ids), "recipe_name": ["t"] * len(ids),
-                      "recipe_hash": ["h"] * len(ids), "versions": ["{}"] * len(ids)}, schema=DECISIONS)
+                      "reasons": [[]] * len(ids), "duplicate_of": [None] * len(ids), "source": ["recipe"] * len(ids),
+                      "recipe_name": ["t"] * len(ids), "recipe_hash": ["h"] * len(ids), "versions": ["{}"] * len(ids)},
+                     schema=DECISIONS)
     write_parquet(table, ws.path("decisions", "t-h.parquet"))
     catalog.refresh()
     assert catalog.query("SELECT count(*) AS n FROM decisions").column("n")[0].as_py() == 0

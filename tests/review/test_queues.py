@@ -2,6 +2,7 @@
 import pytest
 
 from curation.catalog import Catalog
+from curation.curate import load_recipe
 from curation.reviews import ReviewLog
 from labeling_ui import queues, summaries, tuner
 from labeling_ui.queues import QueueSpec
@@ -97,6 +98,7 @@ def test_tuner_counts_match_direct_sql(ws):
 def test_tuner_recipe_is_a_valid_recipe_or_a_clear_error(ws):
     path = tuner.save_recipe(ws, "tuned", [Threshold("clip.clip_score", "min", 0.3)])
     assert "clip.clip_score" in path.read_text()
+    assert load_recipe(path).models == {"clip": "test-model"}  # the model of the scores the thresholds were set on
     with pytest.raises(Exception, match="not a valid recipe"):
         tuner.save_recipe(ws, "bad name!", [Threshold("clip.clip_score", "min", 0.3)])
 

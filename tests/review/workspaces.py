@@ -97,7 +97,8 @@ def _score_table(scorer: str, ids: list[str], values: dict) -> pa.Table:
 def _write_derived(ws: Workspace, shard: str, ids: list[str], rng: np.random.Generator) -> None:
     n = len(ids)
     clip = rng.normal(0.27, 0.04, n)
-    write_parquet(_score_table("clip", ids, {"clip_score": clip}), ws.path("scores", "clip", f"{shard}.parquet"))
+    clip_scores = {"clip_score": clip, "model_id": ["test-model"] * n}  # as the clip scorer writes them, with its model
+    write_parquet(_score_table("clip", ids, clip_scores), ws.path("scores", "clip", f"{shard}.parquet"))
     basic = {"luma_std": rng.uniform(0, 80, n), "aspect_ratio": rng.uniform(0.3, 3.0, n)}
     write_parquet(_score_table("basic", ids, basic), ws.path("scores", "basic", f"{shard}.parquet"))
     text = {"language_score": rng.uniform(0.5, 1.0, n), "n_words": rng.integers(1, 20, n)}
@@ -120,7 +121,7 @@ def _write_decisions(ws: Workspace) -> None:
         f"SELECT sample_id, clip_score >= {CLIP_THRESHOLD} AS kept, "
         f"CASE WHEN clip_score >= {CLIP_THRESHOLD} THEN NULL ELSE 'filter:clip.clip_score' END AS reason, "
         f"CASE WHEN clip_score >= {CLIP_THRESHOLD} THEN []::VARCHAR[] ELSE ['filter:clip.clip_score'] END AS reasons, "
-        "'recipe' AS source, 'test' AS recipe_name, 'abc' AS recipe_hash, NULL::VARCHAR AS versions "
+        "NULL::VARCHAR AS duplicate_of, 'recipe' AS source, 'test' AS recipe_name, 'abc' AS recipe_hash, NULL::VARCHAR AS versions "
         f"FROM read_parquet({files})"
     ).to_arrow_table()
     write_parquet(table.cast(DECISIONS), ws.path("decisions", "test-abc.parquet"))
