@@ -12,11 +12,13 @@ Views (stable names; README "Catalog" lists every column):
 A view whose files do not exist yet is empty, with its full set of columns, never missing. Every view that is
 not in NON_SCORE_VIEWS is a scorer's (`Catalog.score_views`).
 """
+import os
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from curation.errors import GristmillError
 from curation.reviews import REVIEW_STATE_SQL, compacted_files, read_journals, reviews_sql
 from curation.sample_sources import SOURCES
 from curation.sql import empty_select, files_select, glob_select, quote_identifier
@@ -36,12 +38,33 @@ TABLE_VIEWS: dict[str, pa.Schema] = {
 NON_SCORE_VIEWS = frozenset(TABLE_VIEWS) | {"review_state"}
 
 
+MEMORY_LIMIT_ENV = "GRISTMILL_MEMORY_LIMIT"
+"""Environment variable: DuckDB's memory_limit for the catalog (e.g. `6GB`); unset, DuckDB's default (80% of RAM)."""
+SPILL_FOLDER = ".duckdb-spill"
+"""Where DuckDB spills what does not fit in memory (sorts, joins, curate's `_base` at 10^8 rows), under the workspace
+root, so it lands on the corpus's disk rather than the current directory; DuckDB removes its files when done."""
+
+
+def duckdb_settings(workspace: Workspace) -> dict[str, str]:
+    """The settings of a catalog connection: a spill folder in the workspace, and GRISTMILL_MEMORY_LIMIT if set."""
+    settings = {"temp_directory": str(workspace.root / SPILL_FOLDER)}
+    limit = os.environ.get(MEMORY_LIMIT_ENV)
+    if limit:
+        settings["memory_limit"] = limit
+    return settings
+
+
 class Catalog:
     """DuckDB views over one workspace. Views are built from the files present when opened or refreshed."""
 
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
-        self.con = duckdb.connect()
+        settings = duckdb_settings(workspace)
+        try:
+            self.con = duckdb.connect(config=settings)
+        except duckdb.Error as exc:
+            raise GristmillError(f"DuckDB refused the catalog settings {settings} ({MEMORY_LIMIT_ENV} is read from "
+                                 f"the environment): {exc}") from None
         self.refresh()
 
     def refresh(self) -> None:

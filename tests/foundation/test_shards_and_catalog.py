@@ -5,6 +5,7 @@ import pytest
 
 from curation.atomic import write_parquet
 from curation.catalog import Catalog
+from curation.errors import GristmillError
 from curation.identity import sample_id
 from curation.shards import ShardWriter, is_shard_done, read_media
 from curation.workspace import Workspace
@@ -130,3 +131,20 @@ def test_embeddings_of_models_with_different_lengths_share_one_view(ws):
         write_parquet(table, ws.path("embeddings", model, "00000.parquet"))
     rows = Catalog(ws).query("SELECT model_id, len(image_embedding) AS d FROM embeddings ORDER BY 1").to_pylist()
     assert rows == [{"model_id": "large", "d": 8}, {"model_id": "small", "d": 4}]
+
+
+def test_catalog_spills_into_the_workspace_under_a_memory_limit(ws, monkeypatch):
+    monkeypatch.setenv("GRISTMILL_MEMORY_LIMIT", "64MB")
+    catalog = Catalog(ws)
+    (limit, spill), = catalog.con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchall()
+    assert limit == "61.0 MiB" and spill == str(ws.root / ".duckdb-spill")
+    catalog.con.execute("CREATE TEMP TABLE big AS SELECT i, md5(i::VARCHAR) AS h FROM range(3000000) t(i)")
+    (first,), = catalog.con.execute("SELECT h FROM big ORDER BY h LIMIT 1 OFFSET 1500000").fetchall()
+    assert len(first) == 32  # a 3M-row sort of ~200 MB finished within 64 MB by spilling
+
+
+def test_a_bad_memory_limit_names_the_variable(ws, monkeypatch):
+    monkeypatch.setenv("GRISTMILL_MEMORY_LIMIT", "lots")
+    with pytest.raises(GristmillError, match="GRISTMILL_MEMORY_LIMIT is read from the environment"):
+        Catalog(ws)
