@@ -5,7 +5,8 @@ Views (stable names; README "Catalog" lists every column):
                  cut from videos, one table with `kind` and `parent_id` (curation.sample_sources)
     clips        the clip-specific columns of clips (clips/*.parquet): detector, shot, frames, keyframes
     <scorer>     one view per scorer, e.g. basic, text, clip (scores/<scorer>/*.parquet)
-    embeddings   image/text embeddings of every model (embeddings/<model>/*.parquet)
+    embeddings   image/text embeddings of the workspace's embedding model (`Catalog.embedding_model`)
+    embeddings_all  image/text embeddings of every model (embeddings/<model>/*.parquet), with model_id
     decisions    the current curation decisions (the file named in decisions/CURRENT)
     reviews      the human review event log: compacted reviews/*.parquet plus the live journals
     review_state the current review state of every reviewed sample (curation.reviews.REVIEW_STATE_SQL)
@@ -21,8 +22,8 @@ import pyarrow as pa
 from curation.errors import GristmillError
 from curation.reviews import REVIEW_STATE_SQL, compacted_files, read_journals, reviews_sql
 from curation.sample_sources import SOURCES
-from curation.sql import empty_select, files_select, glob_select, quote_identifier
-from curation.workspace import Workspace
+from curation.sql import empty_select, files_select, glob_select, quote_identifier, quote_literal
+from curation.workspace import CONFIG_NAME, Workspace
 from schemas import CLIPS, DECISIONS, REVIEW_EVENTS, SAMPLES_VIEW, SCORERS, embedding_schema, score_schema
 
 CURRENT_DECISIONS = "CURRENT"
@@ -35,7 +36,7 @@ TABLE_VIEWS: dict[str, pa.Schema] = {
     "reviews": REVIEW_EVENTS,
 }
 """The catalog's views that are not scores, with the schema each has (review_state is derived from reviews)."""
-NON_SCORE_VIEWS = frozenset(TABLE_VIEWS) | {"review_state"}
+NON_SCORE_VIEWS = frozenset(TABLE_VIEWS) | {"review_state", "embeddings_all"}
 
 
 MEMORY_LIMIT_ENV = "GRISTMILL_MEMORY_LIMIT"
@@ -111,12 +112,47 @@ class Catalog:
         self.con.execute(f"CREATE OR REPLACE VIEW samples AS {select}")
 
     def _embeddings_view(self) -> None:
-        """Every model's embeddings in one view, one glob per model folder (models of several vector lengths
-        give FLOAT[] vectors, one model FLOAT[dim])."""
-        globs = [g for model in self.workspace.subfolders("embeddings") if (g := self.workspace.parquet_glob(
-            "embeddings", model))]
-        select = " UNION ALL BY NAME ".join(map(glob_select, globs)) or empty_select(TABLE_VIEWS["embeddings"])
+        """`embeddings_all`: every model's embeddings, one glob per model folder (models of several vector lengths
+        give FLOAT[] vectors, one model FLOAT[dim]). `embeddings`: those of the workspace's embedding model only
+        (`embedding_model`); over several models and no default it raises, naming them, when queried."""
+        ws = self.workspace
+        self.embedding_globs = {}
+        for folder in ws.subfolders("embeddings"):
+            pattern = ws.parquet_glob("embeddings", folder)
+            first = self.con.execute(f"SELECT model_id FROM ({glob_select(pattern)}) LIMIT 1").fetchall() if pattern \
+                else []
+            if first and first[0][0] is not None:  # a folder holds one model: the clip scorer names it after it
+                self.embedding_globs[first[0][0]] = pattern
+        every = " UNION ALL BY NAME ".join(map(glob_select, self.embedding_globs.values()))
+        every = every or empty_select(TABLE_VIEWS["embeddings"])
+        self.con.execute(f"CREATE OR REPLACE VIEW embeddings_all AS {every}")
+        try:
+            select = self.embeddings_sql(self.embedding_model()) if self.embedding_globs else every
+        except GristmillError as exc:
+            select = f"SELECT * FROM ({every}) WHERE error({quote_literal(str(exc))}) IS NULL"
         self.con.execute(f"CREATE OR REPLACE VIEW embeddings AS {select}")
+
+    def embedding_model(self, wanted: str | None = None, choose: str = "") -> str:
+        """The model_id of the embeddings to use: `wanted`, else the workspace's `embedding_model` (gristmill.yaml),
+        else the only model present. GristmillError, naming the models present, when there is none or several
+        (`choose` says how the caller picks one, e.g. "set embedding_model in engine/config.yaml")."""
+        models = sorted(self.embedding_globs)
+        if not models:
+            raise GristmillError("this workspace has no embeddings; score with clip first")
+        wanted = wanted or self.workspace.config.embedding_model
+        if wanted is not None:
+            if wanted not in self.embedding_globs:
+                raise GristmillError(f"no embeddings of model {wanted!r}; models present: {', '.join(models)}")
+            return wanted
+        if len(models) > 1:
+            ways = [w for w in (choose, f"set embedding_model in {self.workspace.root / CONFIG_NAME}") if w]
+            raise GristmillError(f"several embedding models in this workspace ({', '.join(models)}), and their "
+                                 f"vectors do not mix; {' or '.join(ways)}")
+        return models[0]
+
+    def embeddings_sql(self, model: str) -> str:
+        """SELECT * of one model's embeddings (reads only that model's files); `model` is an `embedding_model`."""
+        return glob_select(self.embedding_globs[model])
 
     def _current_decisions(self) -> Path | None:
         pointer = self.workspace.path("decisions", CURRENT_DECISIONS)

@@ -222,10 +222,9 @@ def _semantic_duplicates(catalog: Catalog, step: SemanticDedup, missing: int, be
                          keep: sql.Column | None) -> tuple[pa.Table, np.ndarray]:
     """Mark crawled rows without an embedding (missing:); the rows with one and the row each duplicates."""
     con = catalog.con
-    p = sql.Params()
-    rows = con.sql(sql.dedup_rows_sql(
-        step, before, keep, f"e.{quote_identifier(col.name)}", join="JOIN embeddings AS e ON e.sample_id = b.sample_id",
-        where=f"e.model_id = {p(sql.embedding_model(step, catalog))}"), params=p.values).to_arrow_table()
+    embeddings = catalog.embeddings_sql(sql.embedding_model(step, catalog))
+    rows = con.sql(sql.dedup_rows_sql(step, before, keep, f"e.{quote_identifier(col.name)}",
+                                      join=f"JOIN ({embeddings}) AS e ON e.sample_id = b.sample_id")).to_arrow_table()
     con.register("_have", rows.select(["rid"]))
     con.execute(sql.mark_sql(missing, "ok AND rowid NOT IN (SELECT rid FROM _have)"))
     con.unregister("_have")

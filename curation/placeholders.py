@@ -11,8 +11,8 @@ PLACEHOLDER_MARK = "PLACEHOLDER"
 def placeholder_scorers(catalog) -> list[str]:
     """Scorer views of `catalog` holding any score computed with random (placeholder) weights."""
     found = []
-    for view, columns in catalog.views().items():
-        if "model_id" in columns and view != "embeddings":
+    for view, columns in catalog.score_views().items():
+        if "model_id" in dict(columns):
             n = catalog.query(f"SELECT count(*) AS n FROM {quote_identifier(view)} WHERE model_id LIKE ?",
                               [f"%{PLACEHOLDER_MARK}%"])
             if n.column("n")[0].as_py():

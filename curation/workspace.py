@@ -35,6 +35,9 @@ class WorkspaceConfig(BaseModel):
     schema_version: int
     name: str
     gristmill_version: str
+    embedding_model: str | None = None
+    """The model_id of the embeddings that dedup, the engine, labels and the review app use when several models'
+    embeddings are present (see curation.catalog.Catalog.embedding_model); None: the only model present."""
 
 
 class Workspace:

@@ -15,6 +15,7 @@ import numpy as np
 
 from curation.catalog import Catalog
 from curation.engine.config import EngineConfig, EngineError
+from curation.errors import GristmillError
 from curation.sql import quote_identifier
 
 NUMERIC = ("DOUBLE", "FLOAT", "INTEGER", "BIGINT", "BOOLEAN", "SMALLINT", "TINYINT", "REAL")
@@ -40,16 +41,10 @@ def score_columns(catalog: Catalog) -> list[str]:
 
 
 def _embedding_model(catalog: Catalog, wanted: str | None) -> str:
-    models = [m for (m,) in catalog.con.execute("SELECT DISTINCT model_id FROM embeddings ORDER BY 1").fetchall()]
-    if not models:
-        raise EngineError("the workspace has no embeddings; the engine learns from image embeddings (score first)")
-    if wanted is None:
-        if len(models) > 1:
-            raise EngineError(f"several embedding models ({', '.join(models)}): set embedding_model in engine/config.yaml")
-        return models[0]
-    if wanted not in models:
-        raise EngineError(f"no embeddings of model {wanted!r}; present: {', '.join(models)}")
-    return wanted
+    try:
+        return catalog.embedding_model(wanted, choose="set embedding_model in engine/config.yaml")
+    except GristmillError as exc:
+        raise EngineError(f"the engine learns from image embeddings: {exc}") from None
 
 
 def load_samples(catalog: Catalog, config: EngineConfig) -> Samples:
@@ -66,10 +61,10 @@ def load_samples(catalog: Catalog, config: EngineConfig) -> Samples:
     joins = " ".join(f"LEFT JOIN (SELECT * FROM {quote_identifier(v)} QUALIFY row_number() OVER "
                      f"(PARTITION BY sample_id) = 1) AS {quote_identifier(v)} USING (sample_id)" for v in views)
     sql = (f"SELECT sample_id, e.image_embedding{', ' + select if select else ''} FROM samples AS s "
-           f"JOIN (SELECT sample_id, image_embedding FROM embeddings WHERE model_id = ? AND image_embedding "
+           f"JOIN (SELECT sample_id, image_embedding FROM ({catalog.embeddings_sql(model)}) WHERE image_embedding "
            f"IS NOT NULL QUALIFY row_number() OVER (PARTITION BY sample_id) = 1) AS e USING (sample_id) {joins} "
            f"WHERE s.status = 'success' ORDER BY sample_id")
-    table = catalog.query(sql, [model])
+    table = catalog.query(sql)
     if table.num_rows == 0:
         raise EngineError(f"no successful sample has an image embedding of model {model!r}")
     emb = table.column("image_embedding").combine_chunks()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import duckdb
 
 from curation.catalog import Catalog
+from curation.errors import GristmillError
 from curation.placeholders import PLACEHOLDER_MARK
 from curation.recipes.model import (
     CaptionStep,
@@ -434,12 +435,11 @@ def exact_dedup_sql(step: DedupStep, bit: int, before: int, col: Column, keep: C
     return mark_duplicates_sql(bit, duplicates)
 
 
-def dedup_rows_sql(step: DedupStep, before: int, keep: Column | None, value: str, join: str = "",
-                   where: str = "TRUE") -> str:
+def dedup_rows_sql(step: DedupStep, before: int, keep: Column | None, value: str, join: str = "") -> str:
     """SELECT rid, sample_id, alive and `value` AS v of the crawled rows (`_base AS b`, plus `join`) with a
     value, in `representative_order`: the rows alive before the step come first."""
     return (f"SELECT b.rowid AS rid, b.sample_id, (b.mask & {_bits(before)}) = 0 AS alive, {value} AS v "
-            f"FROM _base AS b {join} WHERE b.ok AND {value} IS NOT NULL AND {where} "
+            f"FROM _base AS b {join} WHERE b.ok AND {value} IS NOT NULL "
             f"ORDER BY {representative_order(step, before, keep, 'b.')}")
 
 
@@ -451,16 +451,9 @@ def mark_duplicates_sql(bit: int, duplicates: str) -> str:
 
 
 def embedding_model(step: SemanticDedup, catalog: Catalog) -> str:
-    """The embeddings model_id a semantic dedup step uses: its `model`, or the workspace's only one."""
-    models = [r[0] for r in catalog.con.execute(
-        "SELECT DISTINCT model_id FROM embeddings WHERE model_id IS NOT NULL ORDER BY 1").fetchall()]
-    if step.model is not None:
-        if step.model not in models:
-            raise RecipeError(f"no embeddings of model {step.model!r}; models in this workspace: "
-                              f"{', '.join(models) or 'none (run gristmill score first)'}")
-        return step.model
-    if len(models) != 1:
-        raise RecipeError("semantic dedup needs embeddings; "
-                          + (f"several models found, pick one with model: {', '.join(models)}" if models
-                             else "this workspace has none (run gristmill score first)"))
-    return models[0]
+    """The embeddings model_id a semantic dedup step uses: its `model`, else the workspace's
+    (`Catalog.embedding_model`)."""
+    try:
+        return catalog.embedding_model(step.model, choose="pick one with the step's model:")
+    except GristmillError as exc:
+        raise RecipeError(f"semantic dedup: {exc}") from None

@@ -198,7 +198,7 @@ def test_outcome_views_are_not_recipe_inputs(ws, ref):
     ({"top_fraction": {"column": "text.language", "fraction": 0.5}}, "ranking needs a numeric column"),
     ({"caption": {"matches": "(("}}, "invalid regular expression"),
     ({"dedup": {"method": "perceptual", "column": "basic.width"}}, "needs a hex hash column"),
-    ({"dedup": "semantic"}, "this workspace has none"),
+    ({"dedup": "semantic"}, "this workspace has no embeddings; score with clip first"),
 ])
 def test_type_errors(ws, step, expected):
     with pytest.raises(RecipeError, match=expected):

@@ -120,17 +120,36 @@ def test_new_shards_are_seen_after_a_refresh_and_kinds_are_set(ws):
     assert rows == [{"shard": "00000", "kind": "crawled", "n": 5}, {"shard": "00001", "kind": "crawled", "n": 1}]
 
 
-def test_embeddings_of_models_with_different_lengths_share_one_view(ws):
+def write_model_embeddings(ws, model: str, dim: int, ids=("a",)) -> None:
     from schemas import embedding_schema
 
-    for model, dim in (("small", 4), ("large", 8)):
-        schema = embedding_schema(dim)
-        vec = pa.FixedSizeListArray.from_arrays(pa.array([0.5] * dim, pa.float16()), dim)
-        table = pa.table({"sample_id": ["a"], "image_embedding": vec, "text_embedding": vec,
-                          "model_id": [model]}, schema=schema)
-        write_parquet(table, ws.path("embeddings", model, "00000.parquet"))
-    rows = Catalog(ws).query("SELECT model_id, len(image_embedding) AS d FROM embeddings ORDER BY 1").to_pylist()
-    assert rows == [{"model_id": "large", "d": 8}, {"model_id": "small", "d": 4}]
+    vec = pa.FixedSizeListArray.from_arrays(pa.array([0.5] * dim * len(ids), pa.float16()), dim)
+    table = pa.table({"sample_id": list(ids), "image_embedding": vec, "text_embedding": vec,
+                      "model_id": [model] * len(ids)}, schema=embedding_schema(dim))
+    write_parquet(table, ws.path("embeddings", model, "00000.parquet"))
+
+
+def test_embeddings_of_one_model_at_a_time(ws):
+    write_model_embeddings(ws, "small", 4, ("a", "b"))
+    catalog = Catalog(ws)
+    assert catalog.embedding_model() == "small"
+    assert catalog.query("SELECT count(*) AS n FROM embeddings").column("n")[0].as_py() == 2
+    write_model_embeddings(ws, "large", 8)  # re-scored with another model: the old vectors stay on disk
+    catalog.refresh()
+    rows = catalog.query("SELECT model_id, len(image_embedding) AS d FROM embeddings_all ORDER BY 1").to_pylist()
+    assert rows == [{"model_id": "large", "d": 8}, {"model_id": "small", "d": 4}, {"model_id": "small", "d": 4}]
+    with pytest.raises(Exception, match=r"several embedding models in this workspace \(large, small\), and their "
+                                        r"vectors do not mix; set embedding_model in .*gristmill.yaml"):
+        catalog.query("SELECT * FROM embeddings")
+    assert catalog.embedding_model("large") == "large"
+    with pytest.raises(GristmillError, match="no embeddings of model 'huge'; models present: large, small"):
+        catalog.embedding_model("huge")
+    config = ws.path("gristmill.yaml")
+    config.write_text(config.read_text() + "embedding_model: large\n")
+    catalog = Catalog(Workspace.open(ws.root))
+    assert catalog.query("SELECT model_id, count(*) AS n FROM embeddings GROUP BY 1").to_pylist() == [
+        {"model_id": "large", "n": 1}]
+    assert "embeddings_all" not in catalog.score_views()
 
 
 def test_catalog_spills_into_the_workspace_under_a_memory_limit(ws, monkeypatch):
