@@ -11,8 +11,8 @@ Storage, for crawl shard NNNNN (only its successful `media_type = 'video'` sampl
                                 media_size of the mp4 and keyframe_offsets / keyframe_sizes of the JPEGs in the
                                 tar) and dropped ones (status too_short / too_long / cut_error, with `error`)
     scores/motion/NNNNN.parquet one motion row per video (whole-video motion, or the video's failure reason
-                                in `error`: empty_file, not_a_video, no_video_stream, too_large, decode_error,
-                                no_frames, internal_error) and one per stored clip
+                                in `error`: empty_file, not_a_video, truncated, audio_only, no_video_stream,
+                                too_large, decode_error, no_frames, internal_error) and one per stored clip
     clips/NNNNN.done            commit marker, written last: counts per status and reason, and each failed
                                 video's reason and message
 Clip rows carry the SAMPLES columns every stage reads (url with a media fragment, caption, media_type 'video',

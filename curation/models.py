@@ -4,10 +4,13 @@ Weights come from, in this order:
     1. a local checkpoint file (`pretrained` is a path),
     2. an open_clip pretrained tag whose file is already in the Hugging Face hub cache (or ~/.cache/clip),
     3. an open_clip pretrained tag downloaded through open_clip's normal path, tried only when the hub answers.
+A cached tag's file is loaded with the tag's own settings (QuickGELU for the OpenAI weights, its
+normalisation mean/std, interpolation and resize mode), as open_clip does when it downloads the tag itself.
 Without any of these, `allow_random_weights=True` gives a randomly initialised model whose `model_id` says
 PLACEHOLDER (every summary then warns); without the flag loading stops with a GristmillError saying how to
-provide weights. Nothing falls back silently, and an offline machine fails in seconds instead of retrying
-downloads for minutes.
+provide weights. The flag is per model (`ClipModelSpec` is one model): allowing random weights for one never
+makes another random. Nothing falls back silently, and an offline machine fails in seconds instead of
+retrying downloads for minutes.
 
 Loaded models are shared: scorers that ask for the same spec and weights in one process (clip, zeroshot and
 aesthetic on one model) get one `LoadedClip`, held while any of them holds it. Precision is not part of the
@@ -118,9 +121,7 @@ def _load(spec: ClipModelSpec, device: torch.device, checkpoint: str | None, tag
     import open_clip
     import torch
 
-    kwargs = {}
-    if tag_cfg:
-        kwargs = dict(force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)), force_preprocess_cfg=tag_cfg)
+    kwargs = tag_settings(tag_cfg) if tag_cfg else {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_INIT_SEED)  # placeholder scores are the same in every run
         try:
@@ -144,6 +145,14 @@ def _load(spec: ClipModelSpec, device: torch.device, checkpoint: str | None, tag
         device=device,
         placeholder=weights_name == PLACEHOLDER_WEIGHTS,
     )
+
+
+def tag_settings(tag_cfg: dict) -> dict:
+    """open_clip.create_model_and_transforms arguments that give a tag's file, loaded as a path, the model and
+    preprocessing of the tag: open_clip applies them by itself only when it resolves the tag."""
+    return dict(force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)), image_mean=tag_cfg.get("mean"),
+                image_std=tag_cfg.get("std"), image_interpolation=tag_cfg.get("interpolation"),
+                image_resize_mode=tag_cfg.get("resize_mode"))
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -258,8 +267,16 @@ def _no_weights_message(spec: ClipModelSpec) -> str:
         f"{what}. Provide weights in one of three ways: "
         f"(1) a local checkpoint: --pretrained /path/to/checkpoint.pt, or a tag whose weights are cached; "
         f"(2) the Hugging Face cache: copy a cache holding the weights into {_hub_cache_dir(spec.cache_dir)} "
-        f"(or set HF_HOME); (3) --allow-random-weights for placeholder scores that carry no meaning"
+        f"(or set HF_HOME); (3) --allow-random-weights {_random_weights_name(spec.model)} for placeholder scores "
+        f"that carry no meaning"
     )
+
+
+def _random_weights_name(model: str) -> str:
+    """The `--allow-random-weights` name of a model: caption for a CoCa model, else clip."""
+    import open_clip
+
+    return "caption" if "multimodal_cfg" in (open_clip.get_model_config(model) or {}) else "clip"
 
 
 def _looks_like_path(value: str) -> bool:

@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from curation.atomic import write_parquet
@@ -36,7 +36,8 @@ from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec
 from curation.sample_sources import committed_units, unit_rows
 from curation.scorers.base import Output, Sample, Scorer
 from curation.scorers.media import DEFAULT_VIDEO_FRAMES, prepare_sample
-from curation.scorers.registry import DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, ScorerOptions, build_scorers
+from curation.scorers.registry import (DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, ScorerOptions, build_scorers,
+                                       random_weight_models)
 from curation.shards import read_media
 from curation.workspace import Workspace
 from schemas import conform
@@ -50,8 +51,11 @@ _SAMPLE_COLUMNS = ["sample_id", "caption", "media_type", "status", "media_path",
 class ScoreConfig(BaseModel):
     """What to score and how; the fields mirror `gristmill score`'s options.
 
-    `model`/`pretrained`/`device`/`allow_random_weights` pick the model for model scorers (see
-    `curation.models`); `num_workers=None` means one decode worker per spare CPU core (at most 8);
+    `model`/`pretrained`/`device` pick the CLIP model for model scorers (see `curation.models`);
+    `allow_random_weights` names the models that may run with random weights when no real ones are found
+    (`curation.scorers.registry.RANDOM_WEIGHT_MODELS`: clip, aesthetic, caption; True = all, False = none), so
+    a random aesthetic head never makes the CLIP model random as well; `num_workers=None` means one decode
+    worker per spare CPU core (at most 8);
     `rank`/`world_size` select every world_size-th shard starting at rank; `zeroshot_prompts` replaces the
     zeroshot scorer's prompt pairs (see `curation.scorers.zeroshot`); `aesthetic_checkpoint` is the local
     LAION aesthetic head (see `curation.scorers.aesthetic`); `caption_model`/`caption_pretrained` pick the
@@ -63,7 +67,7 @@ class ScoreConfig(BaseModel):
     model: str = DEFAULT_MODEL
     pretrained: str | None = DEFAULT_PRETRAINED
     device: str = "cpu"
-    allow_random_weights: bool = False
+    allow_random_weights: tuple[str, ...] = ()
     precision: str = "auto"
     batch_size: int = Field(64, ge=1)
     num_workers: int | None = Field(None, ge=0)
@@ -76,6 +80,11 @@ class ScoreConfig(BaseModel):
     caption_model: str = DEFAULT_CAPTION_MODEL
     caption_pretrained: str | None = DEFAULT_CAPTION_PRETRAINED
 
+    @field_validator("allow_random_weights", mode="before")
+    @classmethod
+    def _random_weight_models(cls, value):
+        return random_weight_models(value)
+
     @model_validator(mode="after")
     def _rank_in_world(self):
         if self.rank >= self.world_size:
@@ -85,12 +94,13 @@ class ScoreConfig(BaseModel):
     def model_spec(self) -> ClipModelSpec:
         """The model part of this config."""
         return ClipModelSpec(model=self.model, pretrained=self.pretrained, device=self.device,
-                             allow_random_weights=self.allow_random_weights)
+                             allow_random_weights="clip" in self.allow_random_weights)
 
     def scorer_options(self) -> ScorerOptions:
         """The per-scorer settings of this config."""
         return ScorerOptions(zeroshot_prompts=self.zeroshot_prompts, aesthetic_checkpoint=self.aesthetic_checkpoint,
-                             caption_model=self.caption_model, caption_pretrained=self.caption_pretrained)
+                             caption_model=self.caption_model, caption_pretrained=self.caption_pretrained,
+                             random_weights=self.allow_random_weights)
 
     def workers(self) -> int:
         """The number of decode worker processes to use."""

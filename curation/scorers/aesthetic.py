@@ -8,8 +8,10 @@ the head's input size must match the model's embedding size. A video's or clip's
 re-normalised mean of its keyframe embeddings, as in `clip`.
 
 The head comes from a local file (`ScoreConfig.aesthetic_checkpoint`, `--aesthetic-checkpoint PATH`). Without
-one, scoring refuses unless `allow_random_weights`, which gives a seeded random head whose `model_id` says
-PLACEHOLDER. `model_id` is `<clip model id>+<head file>@<sha256[:12]>`.
+one, scoring refuses unless random weights are allowed for the head (`--allow-random-weights aesthetic`), which
+gives a seeded random head whose `model_id` says PLACEHOLDER. That permission is the head's alone: the CLIP
+model under it needs real weights unless "clip" is allowed too. `model_id` is
+`<clip model id>+<head file>@<sha256[:12]>`.
 """
 from pathlib import Path
 
@@ -36,13 +38,14 @@ class AestheticHead(nn.Module):
         return self.layers(embedding)
 
 
-def head_file(path: str | None, allow_random_weights: bool) -> Path | None:
-    """The checked head checkpoint path; None (placeholder head) only with `allow_random_weights`."""
+def head_file(path: str | None, allow_random_head: bool) -> Path | None:
+    """The checked head checkpoint path; None (placeholder head) only with `allow_random_head`."""
     if path is None:
-        if not allow_random_weights:
+        if not allow_random_head:
             raise GristmillError(
                 "the aesthetic scorer needs the LAION aesthetic predictor head: give --aesthetic-checkpoint "
-                "/path/to/sac+logos+ava1-l14-linearMSE.pth (or --allow-random-weights for placeholder scores)")
+                "/path/to/sac+logos+ava1-l14-linearMSE.pth (or --allow-random-weights aesthetic for a random head "
+                "and placeholder scores)")
         return None
     file = Path(path).expanduser()
     if not file.is_file():
@@ -71,24 +74,26 @@ class AestheticScorer(OpenClipScorer):
     name = "aesthetic"
     version = "1"
 
-    def __init__(self, spec: ClipModelSpec = ClipModelSpec(), precision: str = "auto", checkpoint: str | None = None):
+    def __init__(self, spec: ClipModelSpec = ClipModelSpec(), precision: str = "auto", checkpoint: str | None = None,
+                 allow_random_head: bool = False):
         super().__init__(spec, precision)
         self.checkpoint = checkpoint
+        self.allow_random_head = allow_random_head
         self.head: AestheticHead | None = None
         self._head_name = ""
 
     def check(self) -> None:
-        head_file(self.checkpoint, self.spec.allow_random_weights)
+        head_file(self.checkpoint, self.allow_random_head)
         super().check()
 
     def load(self) -> None:
         """Load the CLIP model and the head once (GristmillError for missing or mismatched weights)."""
         if self.clip is None:
-            head_file(self.checkpoint, self.spec.allow_random_weights)  # fails before CLIP loads
+            head_file(self.checkpoint, self.allow_random_head)  # fails before CLIP loads
             super().load()
 
     def _loaded(self) -> None:
-        self.head, self._head_name = load_head(head_file(self.checkpoint, self.spec.allow_random_weights),
+        self.head, self._head_name = load_head(head_file(self.checkpoint, self.allow_random_head),
                                                self.clip.embed_dim)
 
     @property

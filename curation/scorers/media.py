@@ -1,66 +1,49 @@
 """Decoding stored media into RGB frames, and preparing a sample for every scorer (runs in decode workers).
 
-Images decode to one frame; videos to `n_frames` keyframes spread evenly from the first to the
-last frame (first, middle, last for the default 3). Failures become the stable reason `undecodable: ...`.
+Images decode to one frame; videos to `n_frames` frames at evenly spaced times from the first frame to the last
+(first, middle, last for the default 3), decoded by the clips stage's decoder (`curation.video.decode.
+sample_frames`: only the sampled frames are kept, rotation applied, times from pts). A video that cannot be used
+fails with that decoder's stable reason (`audio_only: ...`, `truncated: ...`, see `curation.video.decode`);
+any other decode failure is `undecodable: ...`.
 """
 import io
 import re
 from typing import Any, Callable
 
-import numpy as np
 from PIL import Image
 
 from curation.scorers.base import Sample
+from curation.video.decode import VideoError, sample_frames
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 DEFAULT_VIDEO_FRAMES = 3
 
 
 def decode_frames(data: bytes | list[bytes], media_type: str, n_frames: int = DEFAULT_VIDEO_FRAMES) -> list[Image.Image]:
-    """RGB frames of stored media: [image] for an image, up to `n_frames` keyframes for a video.
+    """RGB frames of stored media: [image] for an image, up to `n_frames` sampled frames for a video.
 
     `data` may also be a list of encoded keyframe images (a sample's stored keyframes); each decodes to one frame.
+    Raises VideoError for an unusable video.
     """
     if isinstance(data, list):
         return [frame for item in data for frame in decode_frames(item, "image")]
     if media_type == "video":
-        return decode_video_frames(data, n_frames)
+        return [frame.image for frame in sample_frames(data, n_frames).frames]
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         return [image.convert("RGB")]
 
 
-def decode_video_frames(data: bytes, n_frames: int = DEFAULT_VIDEO_FRAMES) -> list[Image.Image]:
-    """`n_frames` evenly spaced frames of a video (all frames when it has fewer), decoded with PyAV."""
-    import av
-
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.video[0]
-        total = stream.frames
-        if total <= 0:  # length not in the header: decode everything, then pick
-            frames = [f.to_image() for f in container.decode(stream)]
-            return [frames[i] for i in _spread(len(frames), n_frames)]
-        wanted = set(_spread(total, n_frames))
-        picked = []
-        for index, frame in enumerate(container.decode(stream)):
-            if index in wanted:
-                picked.append(frame.to_image())
-            if index >= max(wanted):
-                break
-    if not picked:
-        raise ValueError("video has no decodable frames")
-    return picked
-
-
-def _spread(total: int, n: int) -> list[int]:
-    if total <= 0:
-        raise ValueError("video has no decodable frames")
-    return sorted({int(round(i)) for i in np.linspace(0, total - 1, num=min(n, total))})
-
-
 def describe(exc: Exception) -> str:
     """'Type: message' of an exception, without memory addresses, so the same failure reads the same everywhere."""
     return f"{type(exc).__name__}: {_ADDRESS.sub('', str(exc))}"
+
+
+def decode_failure(exc: Exception) -> str:
+    """The stable reason of a decode failure: a video's VideoError reason, else `undecodable`, with the message."""
+    if isinstance(exc, VideoError):
+        return f"{exc.reason}: {_ADDRESS.sub('', exc.message)}"
+    return f"undecodable: {describe(exc)}"
 
 
 def prepare_sample(
@@ -84,7 +67,7 @@ def prepare_sample(
             try:
                 sample.frames = decode_frames(sample.data, sample.media_type, n_frames)
             except Exception as exc:  # PIL and PyAV raise many types for corrupt input
-                sample.error = f"undecodable: {describe(exc)}"
+                sample.error = decode_failure(exc)
     for name, (prepare, needs_frames) in preparers.items():
         if needs_frames and sample.error:
             continue

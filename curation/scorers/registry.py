@@ -5,7 +5,7 @@ builds `gristmill score --help` from them).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -18,17 +18,43 @@ if TYPE_CHECKING:
 DEFAULT_CAPTION_MODEL = "coca_ViT-L-14"
 DEFAULT_CAPTION_PRETRAINED = "mscoco_finetuned_laion2b_s13b_b90k"
 
+# The models of a job that may be allowed random weights, one by one (`--allow-random-weights NAME,...`).
+RANDOM_WEIGHT_MODELS = {
+    "clip": "the CLIP model of the clip and zeroshot scorers and under the aesthetic head",
+    "aesthetic": "the aesthetic scorer's head (the MLP on CLIP embeddings)",
+    "caption": "the caption scorer's CoCa model",
+}
+
+
+def random_weight_models(value: bool | str | Iterable[str] | None) -> tuple[str, ...]:
+    """The sorted model names allowed random weights: True or "all" = every model, False/None = none, a
+    comma-separated string or a list = those names (each a key of RANDOM_WEIGHT_MODELS, or "all")."""
+    if value is None or value is False:
+        return ()
+    if value is True:
+        return tuple(sorted(RANDOM_WEIGHT_MODELS))
+    names = [n.strip() for n in (value.split(",") if isinstance(value, str) else value) if n.strip()]
+    unknown = [n for n in names if n != "all" and n not in RANDOM_WEIGHT_MODELS]
+    if unknown or not names:
+        raise GristmillError(
+            f"--allow-random-weights takes model names, not {', '.join(map(repr, unknown)) or 'nothing'}; "
+            f"choose from all, {', '.join(RANDOM_WEIGHT_MODELS)} (comma-separated) or give the flag alone for all")
+    return tuple(sorted(RANDOM_WEIGHT_MODELS)) if "all" in names else tuple(sorted(set(names)))
+
 
 class ScorerOptions(BaseModel):
     """Settings of single scorers: `zeroshot_prompts` (label -> (yes, no) prompts; None = the defaults),
-    `aesthetic_checkpoint` (path of the LAION aesthetic head), and the caption scorer's CoCa model:
-    `caption_model` with `caption_pretrained` (a pretrained tag or a local checkpoint path; None = no weights)."""
+    `aesthetic_checkpoint` (path of the LAION aesthetic head), the caption scorer's CoCa model:
+    `caption_model` with `caption_pretrained` (a pretrained tag or a local checkpoint path; None = no weights),
+    and `random_weights`, the models of RANDOM_WEIGHT_MODELS besides "clip" that may run with random weights
+    ("clip" itself travels in the CLIP model's spec)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     zeroshot_prompts: dict[str, list[str]] | None = None  # checked by the zeroshot scorer
     aesthetic_checkpoint: str | None = None
     caption_model: str = DEFAULT_CAPTION_MODEL
     caption_pretrained: str | None = DEFAULT_CAPTION_PRETRAINED
+    random_weights: tuple[str, ...] = ()
 
 
 def _basic(model: ClipModelSpec, precision: str, options: ScorerOptions) -> Scorer:
@@ -64,7 +90,7 @@ def _zeroshot(model: ClipModelSpec, precision: str, options: ScorerOptions) -> S
 def _aesthetic(model: ClipModelSpec, precision: str, options: ScorerOptions) -> Scorer:
     from curation.scorers.aesthetic import AestheticScorer
 
-    return AestheticScorer(model, precision, options.aesthetic_checkpoint)
+    return AestheticScorer(model, precision, options.aesthetic_checkpoint, "aesthetic" in options.random_weights)
 
 
 def _caption(model: ClipModelSpec, precision: str, options: ScorerOptions) -> Scorer:
@@ -87,8 +113,10 @@ FACTORIES: dict[str, Callable[[ClipModelSpec, str, ScorerOptions], Scorer]] = {
 
 
 def caption_spec(model: ClipModelSpec, options: ScorerOptions) -> ClipModelSpec:
-    """The captioner's model: the caption options' model and weights, on `model`'s device and weights policy."""
-    return model.model_copy(update={"model": options.caption_model, "pretrained": options.caption_pretrained})
+    """The captioner's model: the caption options' model and weights on `model`'s device, random weights only
+    when "caption" is in the options' `random_weights`."""
+    return model.model_copy(update={"model": options.caption_model, "pretrained": options.caption_pretrained,
+                                    "allow_random_weights": "caption" in options.random_weights})
 
 
 def available_scorers() -> list[str]:

@@ -14,7 +14,8 @@ from rich.table import Table
 
 from curation.errors import GristmillError
 from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, PRECISIONS
-from curation.scorers.registry import DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, available_scorers
+from curation.scorers.registry import (DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, RANDOM_WEIGHT_MODELS,
+                                       available_scorers)
 from curation.workspace import Workspace
 from gristmill.console import console, warn_placeholders
 
@@ -41,9 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="decode worker processes (default: one per spare CPU core, at most 8)")
     parser.add_argument("--rank", type=int, default=0, help="this process's rank when launched once per node")
     parser.add_argument("--world-size", type=int, default=1, help="number of ranks sharing the shards")
-    parser.add_argument("--allow-random-weights", action="store_true",
-                        help="score with random model weights when no real weights are available "
-                             "(scores are marked PLACEHOLDER and carry no meaning)")
+    parser.add_argument("--allow-random-weights", nargs="?", const="all", default=None, metavar="MODELS",
+                        help="score with random weights the named models that have no real weights, "
+                             "comma-separated: " + "; ".join(f"{k} = {v}" for k, v in RANDOM_WEIGHT_MODELS.items())
+                             + "; the flag alone means all (scores are marked PLACEHOLDER and carry no meaning)")
     parser.add_argument("--force", action="store_true", help="rescore shards that are already scored")
     parser.add_argument("--zeroshot-prompts", default=None, metavar="FILE.json",
                         help='zeroshot prompt pairs, JSON {"watermark": [yes, no], "nsfw": [...], "text": [...]} '

@@ -12,7 +12,7 @@ from curation.errors import GristmillError
 from curation.models import ClipModelSpec, load_clip, save_checkpoint
 from curation.placeholders import placeholder_scorers
 from curation.scorers.captioners import END_TOKEN, MIN_TOKENS, START_TOKEN, CocaCaptioner, greedy_tokens
-from curation.scorers.media import decode_video_frames
+from curation.scorers.media import decode_frames
 from curation.scoring import ScoreConfig, check_model_available, score
 from curation.workspace import Workspace
 from gristmill.cli import main
@@ -71,7 +71,7 @@ def test_job_writes_the_captioner_caption_of_each_image_and_middle_keyframe(capt
     prepare = captioner.preparer()
     for row, data, _ in items:  # one at a time here, in batches of 4 in the job
         frames = ([Image.open(io.BytesIO(data)).convert("RGB")] if row["media_type"] == "image"
-                  else decode_video_frames(data, 3))
+                  else decode_frames(data, "video", 3))
         expected = captioner.caption([prepare(frames[len(frames) // 2])])[0]
         got = rows[row["sample_id"]]
         assert (got["generated_caption"], got["n_tokens"], got["truncated"]) == (

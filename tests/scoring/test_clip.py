@@ -16,7 +16,7 @@ from curation.models import (ClipModelSpec, cached_weights, check_clip_spec, hub
                              save_checkpoint)
 from curation.placeholders import placeholder_scorers
 from curation.scorers.clip import TEXT_CHUNK, ClipScorer, model_slug
-from curation.scorers.media import decode_video_frames
+from curation.scorers.media import decode_frames
 from curation.scoring import ScoreConfig, score
 from curation.workspace import Workspace
 from tests.scoring.helpers import corpus_items, write_shards
@@ -54,7 +54,7 @@ def test_clip_score_equals_direct_open_clip(clip_ws, tiny_model, tiny_checkpoint
     tokenizer = open_clip.get_tokenizer(tiny_model)
     for row, data, _ in items:
         frames = ([Image.open(io.BytesIO(data)).convert("RGB")] if row["media_type"] == "image"
-                  else decode_video_frames(data, 3))
+                  else decode_frames(data, "video", 3))
         with torch.no_grad():
             image = torch.nn.functional.normalize(model.encode_image(torch.stack([preprocess(f) for f in frames])), dim=-1)
             text = torch.nn.functional.normalize(model.encode_text(tokenizer([row["caption"]])), dim=-1)[0]

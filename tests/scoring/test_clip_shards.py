@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from curation.catalog import Catalog
-from curation.scorers.media import decode_video_frames
+from curation.scorers.media import decode_frames
 from curation.scoring import ScoreConfig, score
 from curation.workspace import Workspace
 from tests.scoring.helpers import corpus_items, write_clip_shard
@@ -27,7 +27,7 @@ def _jpeg(image):
 
 def test_clip_shards_score_from_keyframes_or_mp4(corpus, tmp_path, tiny_model, tiny_checkpoint):
     video = next(data for row, data, _ in corpus_items(corpus) if row["media_type"] == "video")
-    keyframes = [_jpeg(f) for f in decode_video_frames(video, 3)]
+    keyframes = [_jpeg(f) for f in decode_frames(video, "video", 3)]
     ws = Workspace.init(tmp_path / "ws")
     write_clip_shard(ws, "00000", [
         (_clip_row("a" * 32, "a clip with stored keyframes"), video, keyframes),

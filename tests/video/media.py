@@ -69,6 +69,27 @@ def encode(frames: np.ndarray, fps: int = 12, pts: list[int] | None = None, time
     return data
 
 
+def encode_without_frame_count(frames: np.ndarray, fmt: str, fps: int = 12, gop: int = 12) -> bytes:
+    """RGB frames as a file whose header has no frame count: fragmented mp4 (H.264) or webm (VP8)."""
+    buffer = io.BytesIO()
+    options = {"movflags": "frag_keyframe+empty_moov"} if fmt == "mp4" else {}
+    with av.open(buffer, mode="w", format=fmt, options=options) as container:
+        codec = "libx264" if fmt == "mp4" else "libvpx"
+        stream = container.add_stream(codec, rate=fps, options={"g": str(gop), "threads": "1"})
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for i, pixels in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def grey_levels(n: int, width: int = 64, height: int = 48, step: int = 8) -> np.ndarray:
+    """n flat frames, frame i at grey level step * i: a frame's index can be read back from its pixels."""
+    return np.stack([np.full((height, width, 3), step * i, np.uint8) for i in range(n)])
+
+
 def audio_only(seconds: float = 1.0) -> bytes:
     """An mp4 holding only an AAC sine tone."""
     buffer = io.BytesIO()

@@ -35,7 +35,7 @@ def _tables(ws) -> dict[str, list[dict]]:
 def test_batch_job_writes_clips_keyframes_and_motion(workspace, corpus):
     report = make_clips(workspace, CONFIG)
     assert report.shards_done == ["00000", "00001", "00002"] and report.videos == 15
-    assert dict(report.video_errors) == {"empty_file": 1, "no_video_stream": 1, "not_a_video": 1}
+    assert dict(report.video_errors) == {"empty_file": 1, "audio_only": 1, "truncated": 1}
     tables = _tables(workspace)
     kept = [r for r in tables["clips"] if r["status"] == "success"]
     n_shots = sum(len(v["scene_cuts"]) + 1 for v in corpus)
@@ -50,7 +50,7 @@ def test_batch_job_writes_clips_keyframes_and_motion(workspace, corpus):
             Image.open(io.BytesIO(read_media(workspace.root, row["media_path"], offset, size))).verify()
     scored = {r["sample_id"]: r for r in tables["motion"]}
     assert all(scored[r["sample_id"]]["error"] is None for r in kept), "every stored clip has motion scores"
-    assert sorted(r["error"] for r in tables["motion"] if r["error"]) == ["empty_file", "no_video_stream", "not_a_video"]
+    assert sorted(r["error"] for r in tables["motion"] if r["error"]) == ["audio_only", "empty_file", "truncated"]
     listed = Catalog(workspace).query(
         "SELECT c.sample_id, c.kind, c.media_type, c.start_s, p.kind AS parent_kind, p.media_type AS parent_type "
         "FROM samples c LEFT JOIN samples p ON p.sample_id = c.parent_id WHERE c.parent_id IS NOT NULL "
@@ -60,7 +60,7 @@ def test_batch_job_writes_clips_keyframes_and_motion(workspace, corpus):
         ("clip", "video", "crawled", "video")}
     assert [r["start_s"] for r in listed] == [r["start_s"] for r in tables["clips"]]
     marker = json.loads(workspace.path("clips", "00001.done").read_text())
-    assert {f["reason"] for f in marker["failed_videos"]} == {"empty_file", "no_video_stream", "not_a_video"}
+    assert {f["reason"] for f in marker["failed_videos"]} == {"empty_file", "audio_only", "truncated"}
 
 
 def test_rerun_skips_done_shards_and_redoes_an_uncommitted_one(workspace):
