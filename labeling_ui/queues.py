@@ -14,6 +14,10 @@ the engine asks (`model_kind`: audit, flagged, calibration or cold_start) and it
 (`model_suggestion`); other queues have nulls there.
 Every row carries `generated_caption`, the captioning scorer's caption (view `caption`), null when the
 workspace has no such view or the sample no generated caption.
+
+`ui.queue` also says how many different reviewers should decide each member (`reviews_wanted`): 2 for the
+AGREEMENT_SHARE of the random audit queue that is deliberately double-reviewed, 1 for everything else.
+`labeling_ui.work` hands out pages of a queue under leases according to it.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ CHUNK_ROWS = 2400
 PREFETCH_ROWS = 240  # load the next chunk once a page ends this close to the loaded end
 SIMILAR_LIMIT = 500
 FLAGGED_LIMIT = 500  # samples the engine picks for a flagged queue (rebuild the queue for the next ones)
+AGREEMENT_SHARE = 10  # 1 in 10 random-audit samples (by a hash of sample_id) goes to two reviewers
 GENERATED_CAPTION = ("caption", "generated_caption")  # (view, column) of the captioning scorer, when present
 _MODEL_COLUMNS = "NULL::DOUBLE AS model_p, NULL::VARCHAR AS model_kind, NULL::VARCHAR AS model_suggestion"
 _KEY_COLUMNS = {"sample_id", "error", "scorer_version", "model_id"}
@@ -165,11 +170,28 @@ def _engine_members(catalog: Catalog, engine) -> str:
     return "SELECT * FROM ui.engine_queue"
 
 
-def build(catalog: Catalog, spec: QueueSpec, engine=None) -> Queue:
+def reviews_wanted_sql(spec: QueueSpec) -> str:
+    """SQL of how many different reviewers should decide a member (column sample_id) of a `spec` queue."""
+    if spec.kind == "audit":
+        return f"CASE WHEN hash(sample_id || ':agreement') % {AGREEMENT_SHARE} = 0 THEN 2 ELSE 1 END"
+    return "1"
+
+
+def decided_sql(events: str = "reviews") -> str:
+    """SELECT sample_id, n (reviewers with a live decision), reviewers (their ids) from the relation `events`."""
+    return (f"WITH e AS (SELECT * FROM {events}), "
+            "undone AS (SELECT undo_of FROM e WHERE action = 'undo' AND undo_of IS NOT NULL) "
+            "SELECT sample_id, count(DISTINCT reviewer) AS n, list(DISTINCT reviewer) AS reviewers FROM e "
+            "WHERE action IN ('accept', 'reject') AND event_id NOT IN (SELECT undo_of FROM undone) "
+            "GROUP BY sample_id")
+
+
+def build(catalog: Catalog, spec: QueueSpec, engine=None, reviewer: str | None = None) -> Queue:
     """Rank the queue's members into ui.queue and forget previously loaded details.
 
     A flagged queue asks `engine` (a curation.engine.Engine over the catalog's workspace; one is made when
-    None), which raises EngineError when it cannot work yet (no embeddings).
+    None), which raises EngineError when it cannot work yet (no embeddings). With `hide_reviewed`, a member
+    stays while fewer reviewers than it wants decided it, unless `reviewer` is one of them.
     """
     con = catalog.con
     con.execute("CREATE SCHEMA IF NOT EXISTS ui").fetchall()
@@ -182,15 +204,19 @@ def build(catalog: Catalog, spec: QueueSpec, engine=None) -> Queue:
     else:
         sql, params = _members(catalog, spec)
         sql = f"SELECT sample_id, key, {_MODEL_COLUMNS} FROM ({sql})"
-    conditions = []
+    wanted = reviews_wanted_sql(spec)
+    conditions, join = [], ""
     if spec.hide_reviewed:
-        conditions.append("sample_id NOT IN (SELECT sample_id FROM review_state WHERE decision IS NOT NULL)")
+        join = f"LEFT JOIN ({decided_sql()}) d USING (sample_id)"
+        conditions.append(f"(d.n IS NULL OR (d.n < {wanted} AND NOT list_contains(d.reviewers, ?)))")
+        params = [*params, reviewer or ""]
     if spec.sample_kind:
         conditions.append("sample_id IN (SELECT sample_id FROM samples WHERE kind = ?)")
         params = [*params, spec.sample_kind]
     hide = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     con.execute(f"CREATE OR REPLACE TABLE ui.queue AS SELECT row_number() OVER (ORDER BY key, sample_id) AS rank, "
-                f"sample_id, model_p, model_kind, model_suggestion FROM ({sql}) m {hide}", params).fetchall()
+                f"sample_id, model_p, model_kind, model_suggestion, {wanted} AS reviews_wanted "
+                f"FROM ({sql}) m {join} {hide}", params).fetchall()
     con.execute(f"CREATE OR REPLACE TABLE ui.details AS {_details_select(catalog, 1, CHUNK_ROWS)}").fetchall()
     size = con.execute("SELECT count(*) FROM ui.queue").fetchall()[0][0]
     return Queue(spec, size, {0})
@@ -226,21 +252,30 @@ def _load(catalog: Catalog, queue: Queue, first: int, last: int) -> None:
 
 def page(catalog: Catalog, queue: Queue, index: int, size: int) -> list[dict]:
     """Rows of page `index` (from 0) of `size` samples: display columns plus the current review state."""
-    first, last = index * size + 1, min((index + 1) * size, queue.size)
-    if first > last:
+    return rows(catalog, queue, list(range(index * size + 1, min((index + 1) * size, queue.size) + 1)))
+
+
+def rows(catalog: Catalog, queue: Queue, ranks: list[int]) -> list[dict]:
+    """Rows of the members at `ranks` (ascending): display columns plus the current review state."""
+    if not ranks:
         return []
-    _load(catalog, queue, first, last)
-    ids = catalog.con.execute("SELECT sample_id FROM ui.details WHERE rank BETWEEN ? AND ?", [first, last]).fetchall()
+    _load(catalog, queue, ranks[0], ranks[-1])
+    wanted = ", ".join(str(int(r)) for r in ranks)
+    ids = catalog.con.execute(f"SELECT sample_id FROM ui.details WHERE rank IN ({wanted})").fetchall()
     listing = literal_list(sid for (sid,) in ids)
     events = f"(SELECT * FROM reviews WHERE sample_id IN ({listing}))"  # a literal list reaches the scans
     return catalog.query(
         "SELECT d.*, r.decision, r.reject_reason, r.decision_reviewer, r.conflicting, r.final_caption, r.tags, "
         f"r.n_events FROM ui.details d LEFT JOIN ({review_state_sql(events)}) r USING (sample_id) "
-        f"WHERE d.rank BETWEEN {first} AND {last} ORDER BY d.rank"
+        f"WHERE d.rank IN ({wanted}) ORDER BY d.rank"
     ).to_pylist()
 
 
 def prefetch(catalog: Catalog, queue: Queue, index: int, size: int) -> None:
     """Load the details of the pages after page `index` when it ends within PREFETCH_ROWS of the loaded end."""
-    last = (index + 1) * size
+    prefetch_after(catalog, queue, (index + 1) * size, size)
+
+
+def prefetch_after(catalog: Catalog, queue: Queue, last: int, size: int) -> None:
+    """Load the details of the next `size` ranks after rank `last` when they are within PREFETCH_ROWS."""
     _load(catalog, queue, last + 1, min(last + PREFETCH_ROWS + size, queue.size))

@@ -1,25 +1,33 @@
-"""Per-browser-session state of the review app: the workspace, its catalog and the reviewer's log.
+"""Per-browser-session state of the review app: who signed in, the workspace, its catalog, the log and leases.
 
-`gristmill review` passes the workspace and the default reviewer in the environment (GRISTMILL_WORKSPACE,
-GRISTMILL_REVIEWER). Every browser session gets its own Catalog (a DuckDB connection is not shared across
-threads) and its own ReviewLog session (its own journal file).
+`gristmill review` passes the workspace, the default reviewer, the lease length and the sign-in mode in the
+environment (labeling_ui.ENV_*, labeling_ui.auth). Every browser session gets its own Catalog (a DuckDB
+connection is not shared across threads), its own ReviewLog session (its own journal file, named for the
+signed-in reviewer) and its own connection to the workspace's leases. The data engine is shared by every
+session of the process (labeling_ui.shared_engine).
 """
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import streamlit as st
 
 from curation.catalog import Catalog
 from curation.errors import GristmillError
+from curation.leases import LEASE_S, Leases
 from curation.reviews import ReviewLog
 from curation.shards import read_media
 from curation.workspace import Workspace
-from labeling_ui import ENV_REVIEWER, ENV_WORKSPACE
+from labeling_ui import ENV_LEASE_S, ENV_REVIEWER, ENV_WORKSPACE, auth, shared_engine
+from labeling_ui.auth import AuthConfig, Identity
 
 _KEY = "gristmill"
+_IDENTITY = "gristmill_identity"
+_SIGNIN_ERROR = "gristmill_signin_error"
 
 
 @dataclass
@@ -29,26 +37,108 @@ class Session:
     workspace: Workspace
     catalog: Catalog
     log: ReviewLog
+    leases: Leases
+    identity: Identity
     undo_stack: list[str] = field(default_factory=list)
     cache: dict = field(default_factory=dict)
 
 
+def _workspace_root() -> Path:
+    root = os.environ.get(ENV_WORKSPACE)
+    if not root:
+        raise GristmillError(f"{ENV_WORKSPACE} is not set; start the app with: gristmill review WORKSPACE")
+    return Path(root)
+
+
+def auth_config() -> AuthConfig:
+    """The sign-in mode `gristmill review` chose (the token file is read once per browser session)."""
+    if "gristmill_auth" not in st.session_state:
+        st.session_state.gristmill_auth = AuthConfig.from_env(os.environ)
+    return st.session_state.gristmill_auth
+
+
+def signed_in() -> Identity | None:
+    """Who this browser session is signed in as, signing in from the proxy header or `?token=` if it can."""
+    if _IDENTITY not in st.session_state:
+        config = auth_config()
+        who = None
+        if config.mode == "none":
+            who = Identity(os.environ.get(ENV_REVIEWER) or "reviewer", auth.ADMIN)
+        elif config.mode == "header":
+            who = auth.header_identity(st.context.headers, config.header, config.admins)
+        elif "token" in st.query_params:
+            who = auth.check_token(config.tokens, st.query_params["token"])
+            del st.query_params["token"]  # keep the secret out of the address bar and the history
+            if who is None:
+                st.session_state[_SIGNIN_ERROR] = "That token is not valid."
+        if who is None:
+            return None
+        st.session_state[_IDENTITY] = who
+    return st.session_state[_IDENTITY]
+
+
+def sign_in() -> Identity:
+    """This session's reviewer; when nobody is signed in, draw the sign-in and stop the script."""
+    who = signed_in()
+    if who is not None:
+        return who
+    config = auth_config()
+    st.title("Sign in")
+    if config.mode == "header":
+        st.error(f"The signing-in proxy did not name a reviewer in the {config.header} header: open the app "
+                 "through the proxy.")
+        st.stop()
+    with st.form("signin"):
+        st.text_input("token", type="password", key="signin_token", help="the token your admin gave you")
+        st.form_submit_button("Sign in", on_click=_submit_token)
+    if _SIGNIN_ERROR in st.session_state:
+        st.error(st.session_state[_SIGNIN_ERROR])
+    st.stop()
+
+
+def _submit_token() -> None:
+    who = auth.check_token(auth_config().tokens, st.session_state.get("signin_token") or "")
+    st.session_state.signin_token = ""
+    if who is None:
+        st.session_state[_SIGNIN_ERROR] = "That token is not valid."
+    else:
+        st.session_state.pop(_SIGNIN_ERROR, None)
+        st.session_state[_IDENTITY] = who
+
+
+def sign_out() -> None:
+    """Release this session's leases, close its log and forget everything it held (the log keeps its events)."""
+    s = st.session_state.get(_KEY)
+    if s is not None:
+        s.leases.release(s.log.session)
+        s.log.close()
+    for key in list(st.session_state):
+        del st.session_state[key]
+
+
 def session() -> Session:
-    """This browser session's state, created on first use."""
+    """This browser session's state, created on first use (after sign-in: see `sign_in`)."""
     if _KEY not in st.session_state:
-        root = os.environ.get(ENV_WORKSPACE)
-        if not root:
-            raise GristmillError(f"{ENV_WORKSPACE} is not set; start the app with: gristmill review WORKSPACE")
-        workspace = Workspace.open(Path(root))
-        reviewer = os.environ.get(ENV_REVIEWER) or "reviewer"
-        st.session_state[_KEY] = Session(workspace, Catalog(workspace), ReviewLog(workspace, reviewer))
+        who = signed_in()
+        if who is None:
+            raise auth.AuthError("not signed in")
+        workspace = Workspace.open(_workspace_root())
+        leases = Leases(workspace, float(os.environ.get(ENV_LEASE_S) or LEASE_S))
+        st.session_state[_KEY] = Session(workspace, Catalog(workspace), ReviewLog(workspace, who.name), leases, who)
     return st.session_state[_KEY]
 
 
+def require_admin(action: str) -> None:
+    """Raise auth.AuthError unless this session's reviewer is an admin (`action` from auth.ADMIN_ACTIONS)."""
+    auth.require_admin(session().identity, action)
+
+
 def switch_reviewer(name: str) -> None:
-    """Continue as another reviewer (a new log session)."""
+    """Without sign-in only: continue as another reviewer (a new log session; the old one's leases go)."""
     s = session()
+    s.leases.release(s.log.session)
     s.log.close()
+    s.identity = st.session_state[_IDENTITY] = Identity(name, s.identity.role)
     s.log = ReviewLog(s.workspace, name)
     s.undo_stack.clear()
 
@@ -71,11 +161,11 @@ def cached(key: str, compute):
     return s.cache[key]
 
 
-def engine():
-    """This session's data engine (curation.engine.Engine; it keeps the samples' features between calls)."""
-    from curation.engine import Engine  # scikit-learn: imported only when a page uses the engine
-
-    return cached("engine", lambda: Engine(session().workspace))
+@contextmanager
+def engine() -> Iterator:
+    """The process's data engine (curation.engine.Engine) for this workspace, held for the `with` block."""
+    with shared_engine.shared(session().workspace).use() as shared:
+        yield shared
 
 
 def media_bytes(row: dict) -> bytes | None:
@@ -86,12 +176,16 @@ def media_bytes(row: dict) -> bytes | None:
 
 
 def sidebar() -> None:
-    """Workspace name, reviewer (editable) and problems found in the review log."""
+    """Workspace name, who is reviewing (editable only without sign-in) and problems found in the review log."""
     s = session()
     st.sidebar.caption(f"workspace **{s.workspace.config.name}**")
-    name = st.sidebar.text_input("reviewer", value=s.log.reviewer, key="reviewer_name")
-    if name.strip() and name.strip() != s.log.reviewer:
-        switch_reviewer(name.strip())
+    if auth_config().mode == "none":
+        name = st.sidebar.text_input("reviewer", value=s.log.reviewer, key="reviewer_name")
+        if name.strip() and name.strip() != s.log.reviewer:
+            switch_reviewer(name.strip())
+    else:
+        st.sidebar.markdown(f"signed in as **{s.identity.name}** ({s.identity.role})")
+        st.sidebar.button("Sign out", key="sign_out", on_click=sign_out)
     st.sidebar.caption(f"session `{s.log.session}`")
     for problem in s.catalog.review_problems:
         st.sidebar.warning(problem)

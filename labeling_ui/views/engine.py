@@ -1,11 +1,14 @@
 """Data engine: the model in the loop's status, the same facts `gristmill engine status` prints (from
-`Engine.status`), a button to train a new model version, and the way into its flagged queue."""
+`Engine.status`), the way into its flagged queue, and the admins' actions: train a new model version, route
+with the current one, compact the review log."""
 import pandas as pd
 import streamlit as st
 
 from curation.engine.summary import model_summary
 from curation.errors import GristmillError
+from curation.reviews import compact
 from labeling_ui import state
+from labeling_ui.auth import ADMIN_ACTIONS
 
 REVIEW_PAGE = "views/review_queue.py"
 
@@ -43,11 +46,34 @@ def _history(status: dict) -> None:
         st.line_chart(pd.DataFrame({"per 1,000": [row["per_1000"] for row in over_time]}))
 
 
-def _train() -> None:
+def _train() -> str:
+    with state.engine() as engine:
+        report = engine.train()
+    return (f"trained {report.version} on {report.quality.n} decisions: held-out AUC {report.quality.auc:.3f}; "
+            f"stage {report.route.stage}")
+
+
+def _route() -> str:
+    with state.engine() as engine:
+        report = engine.route()
+    return f"routed with {report.version} (run {report.run}): stage {report.stage}, {report.counts}"
+
+
+def _compact() -> str:
+    report = compact(state.session().workspace)
+    return f"compacted {report.events_written} event(s); {len(report.journals_live)} journal(s) in use"
+
+
+ACTIONS = {"engine_train": ("Train a new model version now", ADMIN_ACTIONS[1], _train),
+           "engine_route": ("Route undecided samples now", ADMIN_ACTIONS[2], _route),
+           "compact_log": ("Compact the review log", ADMIN_ACTIONS[0], _compact)}
+
+
+def _admin_action(key: str) -> None:
+    _, action, run = ACTIONS[key]
     try:
-        report = state.engine().train()
-        st.session_state.engine_trained = (f"trained {report.version} on {report.quality.n} decisions: held-out "
-                                           f"AUC {report.quality.auc:.3f}; stage {report.route.stage}")
+        state.require_admin(action)
+        st.session_state.engine_trained = run()
     except GristmillError as exc:
         st.session_state.engine_trained = str(exc)
 
@@ -55,7 +81,8 @@ def _train() -> None:
 def main() -> None:
     st.title("Data engine")
     try:
-        status = state.engine().status()
+        with state.engine() as engine:
+            status = engine.status()
     except GristmillError as exc:
         st.info(str(exc))
         st.stop()
@@ -85,7 +112,11 @@ def main() -> None:
         state.preset(q_kind="flagged")
         st.session_state.pop("queue", None)
         st.switch_page(REVIEW_PAGE)
-    right.button("Train a new model version now", key="engine_train", on_click=_train)
+    if state.session().identity.is_admin:
+        for key, (label, _, _) in ACTIONS.items():
+            right.button(label, key=key, on_click=_admin_action, args=(key,))
+    else:
+        right.caption("Training, routing and compacting the review log are for admins.")
     if "engine_trained" in st.session_state:
         right.caption(st.session_state.engine_trained)
 

@@ -2,6 +2,8 @@
 
 Keys: A accept, X reject (with the chosen reason), J / K next / previous sample, U undo, Left / Right
 previous / next page. Actions apply to the focused sample (marked ▶) and move the focus on.
+Pages are handed out under leases (labeling_ui.work): two reviewers on one queue see disjoint samples,
+apart from the random audit queue's double-reviewed share (queues.AGREEMENT_SHARE).
 The "flagged by the model" queue is the data engine's: each card shows the model's probability of
 acceptance and why the engine asks; decisions go to the review log like any other, and the model learns
 from them when it retrains ("Next samples from the engine" retrains when enough new decisions arrived).
@@ -10,7 +12,7 @@ import streamlit as st
 
 from curation.errors import GristmillError
 from curation.sql import quote_identifier
-from labeling_ui import queues, state
+from labeling_ui import queues, state, work
 from labeling_ui.queues import QueueSpec
 from schemas import SAMPLE_KINDS
 
@@ -80,10 +82,12 @@ def _median(s: state.Session, column: str) -> float:
 
 
 def _engine_next() -> None:
+    admin = state.session().identity.is_admin
     try:
-        report = state.engine().maybe_retrain()
-        st.session_state.engine_message = (f"trained {report.version}" if report else
-                                           "no retraining due yet") + ": showing the engine's next samples"
+        with state.engine() as engine:
+            report = engine.maybe_retrain() if admin else None
+        done = f"trained {report.version}" if report else "no retraining due yet" if admin else "only admins retrain"
+        st.session_state.engine_message = f"{done}: showing the engine's next samples"
     except GristmillError as exc:
         st.session_state.engine_message = str(exc)
     st.session_state.pop("queue", None)
@@ -94,36 +98,42 @@ def _queue(s: state.Session, spec: QueueSpec) -> queues.Queue:
     if queue is None or queue.spec != spec:
         with st.spinner("Building the queue…"):
             try:
-                queue = queues.build(s.catalog, spec, state.engine() if spec.kind == "flagged" else None)
+                if spec.kind == "flagged":
+                    with state.engine() as engine:
+                        queue = queues.build(s.catalog, spec, engine, s.log.reviewer)
+                else:
+                    queue = queues.build(s.catalog, spec, reviewer=s.log.reviewer)
             except GristmillError as exc:  # e.g. the engine without embeddings
                 st.info(str(exc))
                 st.stop()
         st.session_state.queue = queue
+        st.session_state.page_starts = [1]
         st.session_state.page_index = 0
         st.session_state.focus = 0
     return queue
 
 
 # -- actions (button callbacks: they run before the page is drawn again) -------------------------------------
-def _move_focus(step: int, n_rows: int, n_pages: int) -> None:
+def _move_focus(step: int, n_rows: int, has_next: bool) -> None:
     focus, page_index = st.session_state.focus + step, st.session_state.page_index
     if focus >= n_rows:
-        focus, page_index = (0, page_index + 1) if page_index + 1 < n_pages else (n_rows - 1, page_index)
+        focus, page_index = (0, page_index + 1) if has_next else (n_rows - 1, page_index)
     elif focus < 0:
         focus, page_index = (st.session_state.page_size - 1, page_index - 1) if page_index > 0 else (0, 0)
     st.session_state.focus, st.session_state.page_index = focus, page_index
 
 
-def _turn_page(step: int, n_pages: int) -> None:
-    st.session_state.page_index = max(0, min(st.session_state.page_index + step, n_pages - 1))
+def _turn_page(step: int, has_next: bool) -> None:
+    if step < 0 or has_next:
+        st.session_state.page_index = max(0, st.session_state.page_index + step)
     st.session_state.focus = 0
 
 
-def _decide(sample_id: str, action: str, n_rows: int, n_pages: int) -> None:
+def _decide(sample_id: str, action: str, n_rows: int, has_next: bool) -> None:
     log = state.session().log
     event = log.accept(sample_id) if action == "accept" else log.reject(sample_id, st.session_state.reject_reason)
     state.record(event)
-    _move_focus(1, n_rows, n_pages)
+    _move_focus(1, n_rows, has_next)
 
 
 def _edit_caption(sample_id: str, old: str | None) -> None:
@@ -204,16 +214,16 @@ def _card(row: dict, index: int, focused: bool, scores: list[str]) -> None:
             st.button("Focus", key=f"focus_{row['sample_id']}", on_click=_focus, args=(index,))
 
 
-def _toolbar(row: dict, n_rows: int, n_pages: int, reasons: list[str]) -> None:
+def _toolbar(row: dict, n_rows: int, has_next: bool, reasons: list[str]) -> None:
     sid = row["sample_id"]
     st.markdown(f"**Focused:** `{sid}`")
     cols = st.columns([2, 3, 2, 2, 2, 2])
     cols[0].button("Accept", key="accept", shortcut="A", type="primary", on_click=_decide,
-                   args=(sid, "accept", n_rows, n_pages))
+                   args=(sid, "accept", n_rows, has_next))
     cols[1].selectbox("reason", reasons, key="reject_reason", label_visibility="collapsed")
-    cols[2].button("Reject", key="reject", shortcut="X", on_click=_decide, args=(sid, "reject", n_rows, n_pages))
-    cols[3].button("Next", key="next_sample", shortcut="J", on_click=_move_focus, args=(1, n_rows, n_pages))
-    cols[4].button("Previous", key="prev_sample", shortcut="K", on_click=_move_focus, args=(-1, n_rows, n_pages))
+    cols[2].button("Reject", key="reject", shortcut="X", on_click=_decide, args=(sid, "reject", n_rows, has_next))
+    cols[3].button("Next", key="next_sample", shortcut="J", on_click=_move_focus, args=(1, n_rows, has_next))
+    cols[4].button("Previous", key="prev_sample", shortcut="K", on_click=_move_focus, args=(-1, n_rows, has_next))
     cols[5].button("Undo", key="undo", shortcut="U", on_click=_undo, disabled=not state.session().undo_stack)
     left, right = st.columns(2)
     shown = row["final_caption"] if row["final_caption"] is not None else row["caption"]
@@ -233,28 +243,33 @@ def main() -> None:
     state.keep("page_size", 12, PAGE_SIZES)
     size = st.sidebar.selectbox("samples per page", PAGE_SIZES, key="page_size")
     queue = _queue(s, spec)
-    n_pages = max(1, -(-queue.size // size))
-    st.session_state.page_index = min(st.session_state.page_index, n_pages - 1)
-    index = st.session_state.page_index
-    rows = queues.page(s.catalog, queue, index, size)
+    starts = st.session_state.page_starts
+    index = st.session_state.page_index = min(st.session_state.page_index, len(starts) - 1)
+    claim = work.claim_page(s.catalog, queue, s.leases, s.log.session, s.log.reviewer, starts[index], size)
+    del starts[index + 1:]
+    starts.append(claim.next_rank)
+    has_next = not claim.last(queue)
+    rows = queues.rows(s.catalog, queue, claim.ranks)
+    n_pages = index + 1 + -(-max(0, queue.size - claim.next_rank + 1) // size)
     st.caption(f"{spec.describe()} · {queue.size:,} samples · page {index + 1:,} of {n_pages:,}")
     nav = st.columns([1, 1, 4])
-    nav[0].button("◀ Page", key="prev_page", shortcut="Left", on_click=_turn_page, args=(-1, n_pages),
+    nav[0].button("◀ Page", key="prev_page", shortcut="Left", on_click=_turn_page, args=(-1, has_next),
                   disabled=index == 0)
-    nav[1].button("Page ▶", key="next_page", shortcut="Right", on_click=_turn_page, args=(1, n_pages),
-                  disabled=index + 1 >= n_pages)
+    nav[1].button("Page ▶", key="next_page", shortcut="Right", on_click=_turn_page, args=(1, has_next),
+                  disabled=not has_next)
     if not rows:
-        st.info("This queue is empty.")
+        st.info("This queue is empty." if queue.size == 0 else
+                "Every sample left in this queue is on another reviewer's screen or decided.")
         return
     focus = min(st.session_state.focus, len(rows) - 1)
     st.session_state.focus = focus
-    _toolbar(rows[focus], len(rows), n_pages, s.log.config.reject_reasons)
+    _toolbar(rows[focus], len(rows), has_next, s.log.config.reject_reasons)
     scores = state.cached("score_columns", lambda: queues.score_columns(s.catalog))
     for start in range(0, len(rows), COLUMNS):
         for col, (i, row) in zip(st.columns(COLUMNS), enumerate(rows[start:start + COLUMNS], start)):
             with col:
                 _card(row, i, i == focus, scores)
-    queues.prefetch(s.catalog, queue, index, size)
+    queues.prefetch_after(s.catalog, queue, claim.next_rank - 1, size)
 
 
 main()

@@ -175,6 +175,7 @@ def test_reviewer_stats_rates_and_agreement(ws, monkeypatch):
     assert reviewers.loc["alice", "decisions"] == 4 and reviewers.loc["bob", "decisions_per_hour"] > 0
     pair = at.dataframe[1].value.iloc[0]
     assert (pair["reviewer_a"], pair["reviewer_b"], pair["overlap"], pair["agreed"]) == ("alice", "bob", 4, 3)
+    assert {m.label: m.value for m in at.metric}["agreement, all pairs"] == "75.0%"
 
 
 def test_a_workspace_that_is_not_one_is_a_clear_error(tmp_path, monkeypatch):

@@ -8,7 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 from curation.catalog import Catalog
 from curation.engine import Engine
-from labeling_ui import ENV_REVIEWER, ENV_WORKSPACE, queues
+from curation.workspace import Workspace
+from labeling_ui import ENV_REVIEWER, ENV_WORKSPACE, queues, shared_engine
 from tests.review.workspaces import engine_workspace, small_workspace
 
 APP = str(Path(__file__).parents[2] / "labeling_ui" / "app.py")
@@ -90,4 +91,33 @@ def test_flagged_queue_without_embeddings_says_why(tmp_path, monkeypatch):
     shutil.rmtree(ws.path("embeddings"))
     at = _app(ws.root, monkeypatch, "review_queue")
     at.selectbox(key="q_kind").set_value("flagged").run()
-    assert "the workspace has no embeddings" in at.info[0].value and not at.exception
+    assert "has no embeddings" in at.info[0].value and not at.exception
+
+
+def _count_loads(monkeypatch) -> list[int]:
+    import curation.engine.engine as engine_module
+
+    loads, load = [], engine_module.load_samples
+    monkeypatch.setattr(engine_module, "load_samples", lambda *a, **k: loads.append(1) or load(*a, **k))
+    return loads
+
+
+def test_sessions_share_one_engine_reloaded_only_when_current_changes(corpus, monkeypatch):
+    loads = _count_loads(monkeypatch)
+    for _ in range(2):  # two browser sessions open the flagged queue
+        at = _app(corpus.workspace.root, monkeypatch, "review_queue")
+        at.selectbox(key="q_kind").set_value("flagged").run()
+        assert not at.exception, at.exception
+    assert len(loads) == 1, "each session loaded the samples' features again"
+    shared = shared_engine.shared(Workspace.open(corpus.workspace.root))
+    with shared.use() as engine:
+        engine.queue(5)
+        trained = engine.train()  # this engine's own new version: nothing to reload
+    with shared.use() as again:
+        assert again is engine and again.status()["model"]["version"] == trained.version
+    assert len(loads) == 1
+    Engine(corpus.workspace).train()  # another process moves engine/CURRENT (and loads its own features)
+    before = len(loads)
+    with shared.use() as engine:
+        engine.queue(5)
+    assert len(loads) == before + 1, "engine/CURRENT changed but the shared engine kept its old state"

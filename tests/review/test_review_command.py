@@ -1,5 +1,10 @@
-"""`gristmill review`: argument defaults, compaction on start, and a clear error for a non-workspace."""
+"""`gristmill review`: argument defaults, compaction on start, a clear error for a non-workspace, and no
+server left behind once the command is stopped."""
 import argparse
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pytest
 
@@ -17,6 +22,7 @@ def _args(*argv: str) -> argparse.Namespace:
 def test_defaults_bind_to_localhost():
     args = _args("ws")
     assert (args.address, args.port, args.reviewer, args.compact) == ("127.0.0.1", 8501, None, False)
+    assert (args.auth, args.auth_header, args.insecure_no_auth, args.lease_s) == (None, None, False, 300.0)
 
 
 def test_compact_only_moves_closed_journals_into_parquet(tmp_path, capsys):
@@ -35,3 +41,27 @@ def test_compact_only_moves_closed_journals_into_parquet(tmp_path, capsys):
 def test_not_a_workspace_is_a_clear_error(tmp_path):
     with pytest.raises(GristmillError, match="not a gristmill workspace"):
         review.run(_args(str(tmp_path)))
+
+
+def test_stopping_the_command_stops_the_server(tmp_path):
+    from tests.review.test_browser import ROOT, SERVE, _free_port
+    from tests.review.workspaces import small_workspace
+
+    ws = small_workspace(tmp_path / "ws", n=2)
+    port = _free_port()
+    health = f"http://127.0.0.1:{port}/_stcore/health"
+    command = subprocess.Popen([sys.executable, "-c", SERVE, str(ws.root), "--port", str(port)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(health, timeout=1)
+                break
+            except OSError:
+                assert command.poll() is None, "the review app did not start"
+                time.sleep(0.2)
+    finally:
+        command.terminate()  # what a test fixture or a process manager does
+        command.wait(30)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(health, timeout=1)
