@@ -51,7 +51,8 @@ def build_workspace(root: Path, n_images: int) -> Workspace:
     corpus = generate_corpus(root / "web", CorpusSpec(seed=0, n_images=n_images, n_videos=0))
     with FixtureServer(root / "web" / "media") as server:
         urls = corpus.write_url_list(server.base_url, root / "urls.parquet")
-        crawl(root / "ws", CrawlConfig(urls=str(urls), allow_private_network=True, retries=0), console)
+        crawl(root / "ws", CrawlConfig(urls=str(urls), allow_private_network=True, retries=0, host_connections=32,
+                                       host_rps=1000.0), console)  # our own loopback server: no per-host cap
     return Workspace.open(root / "ws")
 
 

@@ -7,7 +7,8 @@
     gristmill crawl WS --urls gs://bucket/list.parquet --runner DataflowRunner --beam-args --project=P ...
 
 Re-running the same command resumes: committed shards are kept, the others are crawled again.
-Runner flags for Dataflow, Flink and Spark: pipelines/crawl/RUNNERS.md.
+Runner flags for Dataflow, Flink and Spark: pipelines/crawl/RUNNERS.md. Per-host limits, opt-outs and the user
+agent: docs/crawling-politely.md.
 """
 import argparse
 from typing import Literal, get_args, get_origin
@@ -23,6 +24,8 @@ _FIELD_FLAGS = {  # CrawlConfig field -> (flag, type)
     "encode_format": ("--encode-format", str), "encode_quality": ("--encode-quality", int),
     "user_agent_token": ("--user-agent-token", str), "runner": ("--runner", str),
     "direct_num_workers": ("--direct-num-workers", int), "direct_running_mode": ("--direct-running-mode", str),
+    "host_connections": ("--host-connections", int), "host_rps": ("--host-rps", float),
+    "host_failures": ("--host-failures", int), "host_cooldown": ("--host-cooldown", float),
 }
 
 
@@ -46,9 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-private-network", action="store_true",
                         help="allow private and loopback addresses (cloud metadata and link-local stay refused)")
     parser.add_argument("--resize-only-if-bigger", action="store_true", help="never upscale")
-    parser.add_argument("--opt-out-directives", default="noai,noimageai",
+    parser.add_argument("--opt-out-directives", default="noai,noimageai,noml",
                         help="X-Robots-Tag directives honoured as opt-outs, comma-separated; '' to ignore (default "
-                             "noai,noimageai)")
+                             "noai,noimageai,noml)")
+    parser.add_argument("--respect-robots-txt", action="store_true",
+                        help="fetch robots.txt once per host and skip the URLs it disallows (robots_disallowed)")
+    parser.add_argument("--respect-tdmrep", action="store_true",
+                        help="honour TDM-Rep reservations: the tdm-reservation header and /.well-known/tdmrep.json "
+                             "per host (tdm_reserved)")
     parser.add_argument("--no-progress", action="store_true", help="no live progress and no summary table")
     parser.add_argument("--beam-args", nargs=argparse.REMAINDER, default=[],
                         help="everything after this flag goes to Beam, e.g. --beam-args --project=P --region=R")
@@ -65,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         allow_private_network=args.allow_private_network,
         resize_only_if_bigger=args.resize_only_if_bigger,
         disallowed_header_directives=_csv_list(args.opt_out_directives),
+        respect_robots_txt=args.respect_robots_txt,
+        respect_tdmrep=args.respect_tdmrep,
         progress=not args.no_progress,
         beam_args=args.beam_args,
         **{name: getattr(args, name) for name in _FIELD_FLAGS},

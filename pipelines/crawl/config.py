@@ -34,16 +34,31 @@ class CrawlConfig(BaseModel):
     image_deadline: float = Field(60.0, gt=0, description="whole download of one image, retries included, s")
     video_deadline: float = Field(300.0, gt=0, description="whole download of one video, retries included, s")
     retries: int = Field(2, ge=0, description="retries of transient failures (429, 5xx, timeouts, resets)")
-    backoff: float = Field(1.0, ge=0, description="first retry delay without Retry-After, doubled per retry, s")
-    max_retry_after: float = Field(30.0, ge=0, description="cap on a server's Retry-After delay, s")
+    backoff: float = Field(1.0, ge=0, description="first retry delay without Retry-After, doubled per retry and "
+                                                  "jittered, s")
+    max_retry_after: float = Field(30.0, ge=0, description="cap on a host's backoff after 429/503 (its Retry-After "
+                                                            "included), s")
     max_redirects: int = Field(10, ge=0)
     max_bytes: int = Field(32 * 2**20, gt=0, description="byte cap of one image payload")
     max_video_bytes: int = Field(256 * 2**20, gt=0, description="byte cap of one video payload")
     max_pixels: int = Field(100_000_000, gt=0, description="cap on declared width x height of images and videos")
     allow_private_network: bool = Field(False, description="allow private and loopback addresses (never metadata)")
-    user_agent_token: str = "gristmill"
+    user_agent_token: str = Field("gristmill", description="our name in the user agent, robots.txt and X-Robots-Tag")
     disallowed_header_directives: list[str] = Field(
-        default_factory=lambda: ["noai", "noimageai"], description="X-Robots-Tag directives that opt a sample out"
+        default_factory=lambda: ["noai", "noimageai", "noml"],
+        description="X-Robots-Tag directives that opt a sample out",
+    )
+    # politeness, per worker process (docs/crawling-politely.md)
+    host_connections: int = Field(4, ge=1, description="concurrent requests to one host, per worker process")
+    host_rps: float = Field(5.0, gt=0, description="requests per second to one host, per worker process")
+    host_failures: int = Field(
+        10, ge=1, description="host-level failures in a row (connection, timeout, 5xx, 429) that open a host's "
+                              "circuit breaker: its other URLs become host_unavailable"
+    )
+    host_cooldown: float = Field(300.0, ge=0, description="how long an open circuit breaker refuses its host, s")
+    respect_robots_txt: bool = Field(False, description="fetch robots.txt once per host and honour it")
+    respect_tdmrep: bool = Field(
+        False, description="honour TDM-Rep: the tdm-reservation header and /.well-known/tdmrep.json per host"
     )
     video_extensions: list[str] = Field(default_factory=lambda: list(VIDEO_EXTENSIONS))
     # resizing (img2dataset's Resizer)

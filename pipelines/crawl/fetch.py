@@ -27,6 +27,7 @@ from pipelines.crawl import status
 from pipelines.crawl.config import CrawlConfig
 from pipelines.crawl.http import Caps, HttpClient, Payload
 from pipelines.crawl.images import verify_image
+from pipelines.crawl.politeness import HostLimits
 from pipelines.crawl.records import Candidate, url_extension
 from pipelines.crawl.status import Failure
 from pipelines.crawl.urls import AddressPolicy
@@ -66,6 +67,12 @@ def _guarded(row: dict, step: Callable[[], Fetched]) -> Fetched:
     return Fetched(row)
 
 
+def host_limits(config: CrawlConfig) -> HostLimits:
+    """The crawl's per-host politeness limits."""
+    return HostLimits(connections=config.host_connections, rps=config.host_rps, failures=config.host_failures,
+                      cooldown=config.host_cooldown, backoff=config.backoff, max_backoff=config.max_retry_after)
+
+
 class SampleFetcher:
     """Downloads and verifies samples under one crawl's limits; create it in a DoFn's `setup()`."""
 
@@ -85,6 +92,9 @@ class SampleFetcher:
             user_agent_token=config.user_agent_token,
             disallowed_header_directives=config.disallowed_header_directives,
             pool_size=config.threads,
+            limits=host_limits(config),
+            respect_robots_txt=config.respect_robots_txt,
+            respect_tdmrep=config.respect_tdmrep,
         )
 
     def close(self) -> None:

@@ -9,21 +9,25 @@ whole bodies without a cap and reports errors as strings. The crawl keeps its be
 * redirects are followed by hand: scheme checked, loops and over-long chains are failures;
 * bodies are streamed with a byte cap and a deadline (a server trickling bytes cannot hold a thread forever);
   video bodies go to a temporary file as they arrive, image bodies (capped much lower) to memory;
-* 429/503 with Retry-After wait the advised delay (capped), other transient failures back off exponentially,
-  permanent failures are not retried.
+* every request, redirect hops and site files included, passes the per-host limiter (`politeness.py`): a cap on
+  concurrent connections and request rate per host, backoff on 429/503 (Retry-After honoured, capped) and a
+  circuit breaker; other transient failures back off exponentially with jitter, permanent ones are not retried;
+* opt-outs (`optouts.py`): robots.txt and tdmrep.json are checked before a URL is requested, X-Robots-Tag and
+  `tdm-reservation` as soon as the response headers arrive, so an opted-out body is never downloaded.
 """
 import hashlib
 import io
+import random
 import socket
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 from urllib.parse import urljoin
 
 import urllib3
-from img2dataset.downloader import is_disallowed
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
@@ -38,6 +42,8 @@ from urllib3.exceptions import (
 )
 
 from pipelines.crawl import status
+from pipelines.crawl.optouts import Document, OptOuts, SiteFiles
+from pipelines.crawl.politeness import THROTTLE_CODES, HostLimiter, HostLimits, per_process
 from pipelines.crawl.status import Failure
 from pipelines.crawl.urls import AddressPolicy, normalise_url
 
@@ -45,6 +51,7 @@ CHUNK = 64 * 1024
 TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 ACCEPTED_TYPES = ("image/", "video/", "application/octet-stream", "binary/octet-stream")
+SITE_FILE_BYTES = 512 * 1024  # robots.txt and tdmrep.json: the first 512 KiB are read
 
 
 def user_agent(token: str) -> str:
@@ -125,13 +132,17 @@ class HttpClient:
         user_agent_token: str,
         disallowed_header_directives: list[str],
         pool_size: int,
+        limits: HostLimits | None = None,
+        respect_robots_txt: bool = False,
+        respect_tdmrep: bool = False,
     ):
         self.max_redirects = max_redirects
         self.retries = retries
         self.backoff = backoff
-        self.max_retry_after = max_retry_after
-        self.token = user_agent_token.strip().lower()
-        self.directives = {d.strip().lower() for d in disallowed_header_directives}
+        limits = limits or HostLimits(backoff=backoff, max_backoff=max_retry_after)
+        self.limiter = per_process(limits, lambda: HostLimiter(limits))
+        self.optouts = OptOuts(user_agent_token.strip().lower(), disallowed_header_directives, respect_robots_txt,
+                               respect_tdmrep, per_process(SiteFiles, SiteFiles))
         self.headers = {"User-Agent": user_agent(user_agent_token)}
         self.pool = urllib3.PoolManager(
             num_pools=64, maxsize=pool_size, retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
@@ -152,9 +163,9 @@ class HttpClient:
         deadline = started + caps[kind].deadline
         for attempt in range(self.retries + 1):
             try:
-                return self._fetch_once(url, kind, caps, started)
+                return self._fetch_once(url, kind, caps, started, deadline)
             except Failure as failure:
-                delay = self._retry_delay(failure, attempt)
+                delay = self._retry_delay(failure, attempt, url)
                 if delay is None:
                     raise
                 if time.monotonic() + delay > deadline:
@@ -163,28 +174,55 @@ class HttpClient:
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _retry_delay(self, failure: Failure, attempt: int) -> float | None:
+    def document(self, url: str, deadline: float) -> Document:
+        """GET a site file (robots.txt, tdmrep.json): its status and first bytes; never raises for a failure."""
+        try:
+            with self._response(url, deadline, site_file=True) as (_, response):
+                if response.status >= 400:
+                    raise _http_failure(response)
+                body = response.read(SITE_FILE_BYTES)
+                _discard(response)  # the rest, if any, is not read: the connection cannot be reused
+                return Document(response.status, body)
+        except Failure as failure:
+            return Document(failure.http_status, failure=failure)
+
+    def _retry_delay(self, failure: Failure, attempt: int, url: str) -> float | None:
+        """Seconds to wait before retrying, None when the failure is not retried."""
         if not failure.transient or attempt >= self.retries:
             return None
-        if failure.retry_after is not None:
-            return min(failure.retry_after, self.max_retry_after)
-        return self.backoff * 2**attempt
+        if failure.http_status in THROTTLE_CODES:
+            return self.limiter.host(url).pause_left()  # the host's backoff (Retry-After), set by the limiter
+        return self.backoff * 2**attempt * random.uniform(0.5, 1.5)
 
-    def _fetch_once(self, url: str, kind: str, caps: dict[str, Caps], started: float) -> Payload:
+    def _fetch_once(self, url: str, kind: str, caps: dict[str, Caps], started: float, deadline: float) -> Payload:
+        with self._response(url, deadline) as (url, response):
+            return self._read(url, response, kind, caps, started)
+
+    @contextmanager
+    def _response(self, url: str, deadline: float, site_file: bool = False
+                  ) -> Iterator[tuple[str, urllib3.BaseHTTPResponse]]:
+        """The final (url, response) after redirects, its host's connection slot held while the body is read.
+
+        Each hop of a media URL is checked against the site's opt-out files first (site files are not); every hop
+        waits for its host's slot.
+        """
         seen = {url}
         for _ in range(self.max_redirects + 1):
-            response = self._request(url)
-            try:
-                if response.status in REDIRECTS and response.headers.get("Location"):
-                    url = self._redirect_target(url, response.headers["Location"], seen)
+            if not site_file:
+                self.optouts.check_url(url, lambda path: self.document(path, deadline))
+            with self.limiter.slot(url, deadline):
+                response = self._request(url)
+                try:
+                    if response.status in REDIRECTS and response.headers.get("Location"):
+                        url = self._redirect_target(url, response.headers["Location"], seen)
+                        _discard(response)
+                        continue
+                    yield url, response
+                except BaseException:
                     _discard(response)
-                    continue
-                payload = self._read(url, response, kind, caps, started)
-            except BaseException:
-                _discard(response)
-                raise
-            response.release_conn()  # body read to the end: the connection is reused
-            return payload
+                    raise
+                response.release_conn()  # body read to the end: the connection is reused
+                return
         raise Failure(status.TOO_MANY_REDIRECTS, f"more than {self.max_redirects} redirects")
 
     def _redirect_target(self, url: str, location: str, seen: set[str]) -> str:
@@ -203,15 +241,10 @@ class HttpClient:
     def _read(self, url: str, response, kind: str, caps: dict[str, Caps], started: float) -> Payload:
         code = response.status
         if code >= 400:
-            raise Failure(
-                status.http_status_kind(code), f"HTTP {code} {response.reason or ''}".strip(), code,
-                transient=code in TRANSIENT_HTTP, retry_after=_retry_after(response.headers),
-            )
+            raise _http_failure(response)
         if not 200 <= code < 300:
             raise Failure(status.HTTP_3XX, f"HTTP {code} without a Location to follow", code)
-        if self.directives and is_disallowed(response.headers, self.token, self.directives):
-            tags = ", ".join(response.headers.getlist("X-Robots-Tag"))
-            raise Failure(status.OPTED_OUT, f"X-Robots-Tag: {tags}", code)
+        self.optouts.check_headers(response.headers, code)
         content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type and not content_type.startswith(ACCEPTED_TYPES):
             raise Failure(status.WRONG_CONTENT_TYPE, f"server declared Content-Type {content_type}", code)
@@ -226,6 +259,13 @@ class HttpClient:
         size = body.tell()
         body.seek(0)
         return Payload(url, kind, body, size, code, content_type, sha256)
+
+
+def _http_failure(response) -> Failure:
+    """The failure for an HTTP error answer (4xx, 5xx)."""
+    code = response.status
+    return Failure(status.http_status_kind(code), f"HTTP {code} {response.reason or ''}".strip(), code,
+                   transient=code in TRANSIENT_HTTP, retry_after=_retry_after(response.headers))
 
 
 def _discard(response) -> None:

@@ -24,8 +24,17 @@ HTTP
     http_3xx                 a redirect without a Location header (or another unusable non-2xx answer)
     http_4xx                 any other 4xx answer
     http_5xx                 any 5xx answer, once its retries are exhausted
+Politeness and opt-outs (docs/crawling-politely.md)
+    host_unavailable         not requested: the host's circuit breaker is open after repeated host-level failures
+                             (connection errors, timeouts, 5xx, 429) in this worker process
+    robots_disallowed        not requested: robots.txt disallows the URL for our user agent token, or answered 5xx
+                             or 429, which RFC 9309 treats as disallow-all (only with --respect-robots-txt)
+    tdm_reserved             text-and-data-mining rights reserved under TDM-Rep: by the `tdm-reservation: 1` response
+                             header (body not downloaded) or a matching rule of /.well-known/tdmrep.json (not
+                             requested) (only with --respect-tdmrep)
+    opted_out                an X-Robots-Tag directive disallows use (default: noai, noimageai, noml); read from the
+                             response headers, the body is not downloaded
 Payload
-    opted_out                an X-Robots-Tag directive disallows use (default: noai, noimageai)
     wrong_content_type       the server declared a non-media Content-Type (text/html, application/json, ...)
     too_large                the payload exceeds the byte cap (declared Content-Length or bytes received)
     truncated                the payload ends early (missing end marker, short body)
@@ -56,6 +65,9 @@ TLS_ERROR = "tls_error"
 TIMEOUT = "timeout"
 TOO_MANY_REDIRECTS = "too_many_redirects"
 OPTED_OUT = "opted_out"
+HOST_UNAVAILABLE = "host_unavailable"
+ROBOTS_DISALLOWED = "robots_disallowed"
+TDM_RESERVED = "tdm_reserved"
 WRONG_CONTENT_TYPE = "wrong_content_type"
 TOO_LARGE = "too_large"
 TRUNCATED = "truncated"

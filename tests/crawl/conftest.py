@@ -9,9 +9,10 @@ from curation.synthetic.corpus import CorpusSpec, generate_corpus
 from curation.synthetic.server import FixtureServer
 from pipelines.crawl import CrawlConfig, crawl
 
-# fast, loopback-friendly settings: tests always pass --allow-private-network explicitly
+# fast, loopback-friendly settings: tests always pass --allow-private-network explicitly; one fixture server is
+# every URL's host, so its request rate is not capped (test_politeness.py tests the per-host limits)
 TEST_OPTIONS = dict(allow_private_network=True, timeout=2.0, backoff=0.05, max_retry_after=5.0, threads=8,
-                    progress=False, shard_size=8)
+                    progress=False, shard_size=8, host_rps=1000.0)
 
 
 @pytest.fixture(scope="session")
