@@ -10,6 +10,7 @@ Views (stable names; README "Catalog" lists every column):
     decisions    the current curation decisions (the file named in decisions/CURRENT)
     reviews      the human review event log: compacted reviews/*.parquet plus the live journals
     review_state the current review state of every reviewed sample (curation.reviews.REVIEW_STATE_SQL)
+    label_proposals  label proposals of every field and source (labels/proposals/*.parquet, curation.labels)
 A view whose files do not exist yet is empty, with its full set of columns, never missing. Every view that is
 not in NON_SCORE_VIEWS is a scorer's (`Catalog.score_views`).
 """
@@ -24,7 +25,8 @@ from curation.reviews import REVIEW_STATE_SQL, compacted_files, read_journals, r
 from curation.sample_sources import SOURCES
 from curation.sql import empty_select, files_select, glob_select, quote_identifier, quote_literal
 from curation.workspace import CONFIG_NAME, Workspace
-from schemas import CLIPS, DECISIONS, REVIEW_EVENTS, SAMPLES_VIEW, SCORERS, embedding_schema, score_schema
+from schemas import (CLIPS, DECISIONS, LABEL_PROPOSALS, REVIEW_EVENTS, SAMPLES_VIEW, SCORERS, embedding_schema,
+                     score_schema)
 
 CURRENT_DECISIONS = "CURRENT"
 
@@ -34,6 +36,7 @@ TABLE_VIEWS: dict[str, pa.Schema] = {
     "embeddings": embedding_schema(1),
     "decisions": DECISIONS,
     "reviews": REVIEW_EVENTS,
+    "label_proposals": LABEL_PROPOSALS,
 }
 """The catalog's views that are not scores, with the schema each has (review_state is derived from reviews)."""
 NON_SCORE_VIEWS = frozenset(TABLE_VIEWS) | {"review_state", "embeddings_all"}
@@ -84,6 +87,7 @@ class Catalog:
         self._embeddings_view()
         decisions = self._current_decisions()
         self._view("decisions", str(decisions) if decisions else None, DECISIONS)
+        self._view("label_proposals", ws.parquet_glob("labels", "proposals"), LABEL_PROPOSALS)
         self.refresh_reviews()
 
     def refresh_reviews(self) -> None:

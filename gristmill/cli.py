@@ -25,6 +25,7 @@ COMMANDS = {
     "fiftyone": "build/update a persistent FiftyOne dataset of samples, or `sync` its tag and caption edits "
                 "into the review log",
     "engine": "the model in the loop: train it on review decisions, route samples automatically, report the stage",
+    "labels": "label fields: define a vocabulary, propose labels zero-shot, train a probe on human labels, report",
     "export": "write a release (Parquet/WebDataset shards + manifest); `export verify DIR`, `export diff A B`",
     "query": "run SQL against the catalog views (samples, clips, <scorer>, embeddings, decisions, reviews)",
     "stats": "print sample counts, crawl status breakdown, score summaries and decision outcomes",

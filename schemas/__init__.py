@@ -18,6 +18,7 @@ from schemas.tables import (
     embedding_schema,
     score_schema,
 )
+from schemas.labels import LABEL_PROPOSALS, PROPOSAL_SOURCES, PROPOSALS_VERSION
 from schemas.validate import SchemaError, conform, validate
 
 __all__ = [
@@ -25,6 +26,9 @@ __all__ = [
     "DECISIONS",
     "EXPORT_MANIFEST_SHARDS",
     "EXPORT_ROWS",
+    "LABEL_PROPOSALS",
+    "PROPOSALS_VERSION",
+    "PROPOSAL_SOURCES",
     "REVIEW_EVENTS",
     "SAMPLE_KINDS",
     "SAMPLES",
