@@ -171,7 +171,17 @@ def _diff(a: Path, b: Path, args: argparse.Namespace) -> int:
             _line(f"scores.{scorer}", ids, args.limit)
     if not any(result.changed_scores.values()):
         _line("scores", [], 0)
+    for label_field, changes in result.changed_labels.items():
+        _line(f"labels.{label_field}", [f"{c['sample_id']} ({_label_text(c['old'])} -> {_label_text(c['new'])})"
+                                        for c in changes], args.limit)
     return 0
+
+
+def _label_text(label: dict | None) -> str:
+    """'cat, dog (human)', 'none of these (automatic)' or 'unlabelled'."""
+    if label is None:
+        return "unlabelled"
+    return f"{', '.join(label['classes']) or 'none of these'} ({label['source']})"
 
 
 def _line(kind: str, items: list[str], limit: int) -> None:

@@ -31,11 +31,13 @@ def feature(type_: pa.DataType) -> dict | None:
     return None
 
 
-def with_features(schema: pa.Schema, image_column: str | None) -> pa.Schema:
-    """`schema` with the `huggingface` metadata declaring its columns; `image_column` (of type IMAGE) as Image()."""
+def with_features(schema: pa.Schema, image_column: str | None, declared: dict[str, dict] | None = None) -> pa.Schema:
+    """`schema` with the `huggingface` metadata declaring its columns; `image_column` (of type IMAGE) as Image(),
+    the columns of `declared` (name → feature dict, e.g. ClassLabel) as given."""
     features = {}
     for field in schema:
-        declared = IMAGE_FEATURE if field.name == image_column else feature(field.type)
-        if declared is not None:
-            features[field.name] = declared
+        declared_feature = (declared or {}).get(field.name)
+        declared_feature = declared_feature or (IMAGE_FEATURE if field.name == image_column else feature(field.type))
+        if declared_feature is not None:
+            features[field.name] = declared_feature
     return schema.with_metadata({KEY: json.dumps({"info": {"features": features}})})

@@ -40,7 +40,8 @@ def export(workspace: Workspace | Path, config: ExportConfig, on_shard: OnShard 
         mode = prepare(config.out, config.overwrite)
         images_only = _images_only(catalog, selection)  # before the stream: DuckDB runs one query at a time
         reader = stream(catalog, selection)
-        schema = release_schema(pa.schema([f for f in reader.schema if f.name != PLAN_BYTES]), images_only)
+        schema = release_schema(pa.schema([f for f in reader.schema if f.name != PLAN_BYTES]), images_only,
+                                selection.labels)
         writer = ReleaseWriter(ws.root, config, schema, on_shard)
         stack.callback(writer.close)
         for plan in plan_shards(reader, schema, config.splits, config.shard_size, config.row_group_size,
@@ -94,6 +95,7 @@ def _manifest(ws: Workspace, config: ExportConfig, catalog: Catalog, selection: 
         },
         "placeholder_scorers": placeholder_scorers(catalog),
         "scorers": _scorer_versions(catalog, selection),
+        "labels": {columns.field: columns.describe(catalog) for columns in selection.labels},
         "schema": describe(schema),
         "shards": records,
         "parent": parent,

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.export.huggingface import IMAGE, with_features
+from pipelines.export.labels import LabelColumns, class_label_features
 from schemas import EXPORT_ROWS
 
 MEDIA = "media"
@@ -31,9 +32,11 @@ FIXED_NAMES = [f.name for f in FIXED]
 _FIXED_BY_NAME = {f.name: f for f in FIXED}
 
 
-def release_schema(selected: pa.Schema, images_only: bool) -> pa.Schema:
+def release_schema(selected: pa.Schema, images_only: bool, labels: list[LabelColumns]) -> pa.Schema:
     """The release schema for the columns the selection produced: fixed fields typed here, the rest as selected;
-    the media column as Image storage when the release holds only images (see the module doc)."""
+    the media column as Image storage when the release holds only images (see the module doc), the `labels`
+    fields' columns as class indices declared ClassLabel."""
+    label_docs = _label_docs(labels)
     fields = []
     for field in selected:
         if field.name == MEDIA and images_only:
@@ -45,9 +48,25 @@ def release_schema(selected: pa.Schema, images_only: bool) -> pa.Schema:
             fields.append(_f(field.name, pa.string(), doc="generated caption (score column of that scorer)"))
         elif field.name == SCORES:
             fields.append(_f(SCORES, field.type, doc="one struct per scorer: its columns, scorer_version, model_id"))
+        elif field.name in label_docs:
+            type_, doc = label_docs[field.name]
+            fields.append(_f(field.name, type_, doc=doc))
         else:
             raise ValueError(f"selection produced an unexpected column {field.name!r}")
-    return with_features(pa.schema(fields), MEDIA if images_only else None)
+    return with_features(pa.schema(fields), MEDIA if images_only else None, class_label_features(labels))
+
+
+def _label_docs(labels: list[LabelColumns]) -> dict[str, tuple[pa.DataType, str]]:
+    """Type and doc of each label field's three columns (see pipelines.export.labels)."""
+    out = {}
+    for columns in labels:
+        kind = "sorted class indices (multi-label)" if columns.multi else "class index"
+        out[columns.column] = (pa.list_(pa.int64()) if columns.multi else pa.int64(),
+                               f"final label of field {columns.field!r}: {kind} into {columns.classes}; "
+                               "null when unlabelled")
+        out[columns.column + "_source"] = (pa.string(), "'human', 'automatic' or null")
+        out[columns.column + "_model"] = (pa.string(), "the probe version of an automatic label")
+    return out
 
 
 def media_column(data: pa.Array, type_: pa.DataType) -> pa.Array:

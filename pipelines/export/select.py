@@ -6,6 +6,7 @@ A sample is exported when it is kept and has media:
 - final caption: `review_state.final_caption` (the latest caption edit not undone), else the original.
 - has media: crawl status 'success' (and, with media bytes, a media_path). Kept samples left out are
   counted by reason ('not_in_samples', 'crawl_failed', 'no_media').
+Each label field of the workspace adds its final label, source and model (pipelines.export.labels).
 Human verdicts are applied here as well as by curate, so reviews made after the last curate count.
 A sample crawled twice counts once: the row `curation.sample_rows.COUNTED_SAMPLES` picks, as curate does.
 Rows come sorted by sample_id.
@@ -20,6 +21,7 @@ from curation.errors import GristmillError
 from curation.sample_rows import COUNTED_SAMPLES
 from curation.sql import quote_identifier
 from curation.workspace import Workspace
+from pipelines.export.labels import LabelColumns, prepare_labels
 from pipelines.export.schema import GENERATED_PREFIX, SCORES
 
 PLAN_BYTES = "_plan_bytes"
@@ -49,15 +51,17 @@ def resolve_decisions(workspace: Workspace, name: str | None) -> Path:
 
 @dataclass(frozen=True)
 class Selection:
-    """The SQL of one export (CTEs shared with the count queries) and the scorer views it joins."""
+    """The SQL of one export (CTEs shared with the count queries), the scorer views and label fields it joins."""
 
     ctes: str
     params: dict
     columns: str
     scorers: dict[str, list[str]]
+    labels: list[LabelColumns]
 
     def sql(self) -> str:
-        return f"{self.ctes} SELECT {self.columns} FROM chosen s {self._score_joins()} ORDER BY s.sample_id"
+        joins = " ".join([self._score_joins(), *(columns.join() for columns in self.labels)])
+        return f"{self.ctes} SELECT {self.columns} FROM chosen s {joins} ORDER BY s.sample_id"
 
     def _score_joins(self) -> str:
         return " ".join(
@@ -88,9 +92,11 @@ def generated_name(view: str, column: str) -> str:
 
 
 def build_selection(catalog: Catalog, decisions: Path, media: str) -> Selection:
-    """The export query for `decisions` (a Parquet file) and media mode 'bytes' or 'references'."""
+    """The export query for `decisions` (a Parquet file) and media mode 'bytes' or 'references'; the label fields'
+    tables are built in the catalog's connection (pipelines.export.labels)."""
     _check_unique(catalog, decisions)
     scorers = score_columns(catalog)
+    labels = prepare_labels(catalog)
     generated = [
         (view, col) for view, cols in scorers.items() for col, type_ in cols if type_ == "VARCHAR" and "caption" in col
     ]
@@ -114,6 +120,7 @@ def build_selection(catalog: Catalog, decisions: Path, media: str) -> Selection:
             "s.parent_id", "s.start_s AS clip_start_s", "s.end_s AS clip_end_s", "s.decision_source",
             "s.recipe_name", "s.recipe_hash", "s.decision_versions", "s.extra",
             *([f"struct_pack({structs}) AS {SCORES}"] if scorers else []),
+            *(expression for columns in labels for expression in columns.select()),
             f"{media_bytes}{ROW_OVERHEAD_BYTES} + strlen(coalesce(s.edited_caption, s.caption, '')) + strlen(s.url) "
             f"+ strlen(coalesce(s.extra, '')) AS {PLAN_BYTES}",
         ]
@@ -123,6 +130,7 @@ def build_selection(catalog: Catalog, decisions: Path, media: str) -> Selection:
         params={"decisions": str(decisions), "need_media_path": media == "bytes"},
         columns=columns,
         scorers={view: [c for c, _ in cols] for view, cols in scorers.items()},
+        labels=labels,
     )
 
 

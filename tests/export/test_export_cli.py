@@ -29,7 +29,7 @@ def test_export_verify_and_diff(ws, tmp_path, capsys):
     scores = same.pop("changed_scores")
     assert {"basic", "caption", "clip"} <= set(scores) and not any(scores.values())
     assert same == {"added": [], "removed": [], "changed_captions": [], "changed_splits": [], "changed_media": [],
-                    "in_both": 30, "media_basis": "sha256 column and sha256 of the media bytes"}
+                    "changed_labels": {}, "in_both": 30, "media_basis": "sha256 column and sha256 of the media bytes"}
 
 
 def test_json_result(ws, tmp_path, capsys):
