@@ -6,5 +6,6 @@
     probe        logistic regression on embeddings, versioned, per-class proven thresholds (probe.py, store.py)
     proposals    LABEL_PROPOSALS files, the catalog's `label_proposals` view (proposals.py)
     audit        audits of automatic labels and the stop rule (audit.py)
+    queues       what humans label next: uncertain, rare first, disagreement, likely wrong (queues.py)
 `curation.labels.runs` drives them, `curation.labels.report` reports; `gristmill labels` is the command line.
 """

@@ -71,6 +71,14 @@ def load(ws: Workspace, field_name: str, version: str) -> tuple[list, dict]:
     return skops.io.load(path, trusted=listed), json.loads((folder / "probe.json").read_text())
 
 
+def load_meta(ws: Workspace, field_name: str, version: str) -> dict:
+    """The metadata (probe.json) of a saved version, without loading its models."""
+    path = ws.path(LABELS, MODELS, field_name, version, "probe.json")
+    if not path.is_file():
+        raise LabelError(f"no probe {field_name}/{version} in {ws.root}")
+    return json.loads(path.read_text())
+
+
 def heldout(ws: Workspace, field_name: str, version: str) -> Path:
     return ws.path(LABELS, MODELS, field_name, version, "heldout.parquet")
 
