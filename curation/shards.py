@@ -69,6 +69,11 @@ class ShardWriter:
             self._add_member(f"{key}.json", json.dumps(meta, sort_keys=True, default=str).encode("utf-8"))
         self.rows.append(row)
 
+    def add_sharing(self, row: dict, media_of: dict) -> None:
+        """Add a sample row whose media is that of `media_of`, a row added before: the tar holds the bytes once."""
+        media = {k: media_of[k] for k in ("media_path", "media_offset", "media_size")}
+        self.rows.append(dict(row, shard=self.shard, **media))
+
     def _add_member(self, name: str, data: bytes) -> int:
         info = tarfile.TarInfo(name)
         info.size = len(data)

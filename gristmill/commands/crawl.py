@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--respect-tdmrep", action="store_true",
                         help="honour TDM-Rep reservations: the tdm-reservation header and /.well-known/tdmrep.json "
                              "per host (tdm_reserved)")
+    parser.add_argument("--one-sample-per-url", action="store_true",
+                        help="keep only the first caption of a URL (the others become duplicate_url); by default "
+                             "every (URL, caption) pair is a sample and the URL is fetched once")
     parser.add_argument("--no-progress", action="store_true", help="no live progress and no summary table")
     parser.add_argument("--beam-args", nargs=argparse.REMAINDER, default=[],
                         help="everything after this flag goes to Beam, e.g. --beam-args --project=P --region=R")
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         disallowed_header_directives=_csv_list(args.opt_out_directives),
         respect_robots_txt=args.respect_robots_txt,
         respect_tdmrep=args.respect_tdmrep,
+        one_sample_per_url=args.one_sample_per_url,
         progress=not args.no_progress,
         beam_args=args.beam_args,
         **{name: getattr(args, name) for name in _FIELD_FLAGS},

@@ -26,6 +26,10 @@ class CrawlConfig(BaseModel):
     column_names: list[str] | None = Field(
         None, description="names for the columns of header-less CSV/TSV files, e.g. ['caption', 'url'] for CC3M"
     )
+    one_sample_per_url: bool = Field(
+        False, description="fetch and keep only the first caption of a URL, the others become duplicate_url "
+                           "(default: every (URL, caption) pair is a sample, the URL fetched once per shard)"
+    )
     # sharding
     shard_size: int = Field(1000, ge=1, description="target samples per shard (shards are sample_id ranges)")
     # downloading
@@ -88,7 +92,8 @@ class CrawlConfig(BaseModel):
 
     def shard_plan(self) -> dict:
         """The options that decide which sample lands in which shard (a resumed crawl must keep them)."""
-        return self.model_dump(include={"input_format", "url_col", "caption_col", "column_names", "shard_size"})
+        return self.model_dump(include={"input_format", "url_col", "caption_col", "column_names", "shard_size",
+                                        "video_extensions", "one_sample_per_url"})
 
     def output_settings(self) -> dict:
         """The options that change the bytes written for a sample (one workspace must not mix two of them)."""

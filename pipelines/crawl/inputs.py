@@ -2,8 +2,12 @@
 
 `plan_inputs` runs in the driver before anything is downloaded: it expands the path (a file, a folder, a glob),
 checks that every file can be read, is not empty and has the URL and caption columns, and splits the work into
-parts (Parquet row groups; one part per text file). A problem raises GristmillError naming the file and the
-columns it found. `read_part` runs inside the pipeline and yields RawRows in input order.
+parts (Parquet row groups; byte ranges of about TEXT_PART_BYTES of an uncompressed txt or JSONL file, each
+read by whoever reads that part: a line belongs to the range it starts in; one part per other text file, since
+a CSV field may hold a line break and a compressed stream cannot be entered midway). A problem raises
+GristmillError naming the file and the columns it found. `read_batches` feeds the planner (`plan.py`): a
+part's rows in input order as Arrow columns (Parquet: only the URL, caption and carried columns, never whole
+rows as Python dicts); `read_part` parses the rows of a text part.
 
 Columns other than the URL and caption columns are carried through (as the sample's `extra` JSON), except an
 index column as pandas writes one (CSV `Unnamed: 0` or an empty name, Parquet `__index_level_0__`).
@@ -16,17 +20,19 @@ or CSV row becomes a `bad_row` sample instead of stopping the crawl. Header-less
 take `column_names`.
 """
 import csv
+import itertools
 import json
 import re
 from dataclasses import dataclass
 from typing import Iterator
 
 import fsspec
+import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from curation.errors import GristmillError
-from pipelines.crawl.records import RawRow
+from pipelines.crawl.records import RawRow, extra_json, extra_json_column
 
 FORMAT_BY_SUFFIX = {
     ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
@@ -34,6 +40,8 @@ FORMAT_BY_SUFFIX = {
 }
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 TEXT_URL_COLUMN = "url"
+BATCH_ROWS = 65536  # rows per batch read for planning
+TEXT_PART_BYTES = 64 * 2**20  # byte range of one part of an uncompressed txt or JSONL file
 MAX_JSON_DOCUMENT_BYTES = 2**30  # a whole-document .json is parsed in memory (several times its size)
 PANDAS_INDEX_COLUMN = re.compile(r"|Unnamed: \d+|__index_level_\d+__")  # CSV "" / re-saved CSV / Parquet
 _DELIMITER = {"csv": ",", "tsv": "\t"}
@@ -50,13 +58,26 @@ class Columns:
 
 @dataclass(frozen=True)
 class InputPart:
-    """A unit of reading: a whole text file or one Parquet row group, addressed by fsspec URI."""
+    """A unit of reading: one Parquet row group, a byte range [start, end) of a txt/JSONL file or a whole text file."""
 
     uri: str
     fmt: str
     file_index: int
     part_index: int
     row_group: int | None = None
+    byte_range: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class RowBatch:
+    """Consecutive rows of one part as columns; `rows` holds the parsed rows of a text part (None for Parquet)."""
+
+    part: InputPart
+    row_start: int
+    urls: pa.Array
+    captions: pa.Array | None
+    extras: list[str | None]
+    rows: list[RawRow] | None
 
 
 def plan_inputs(spec: str, fmt: str, columns: Columns) -> list[InputPart]:
@@ -71,25 +92,21 @@ def plan_inputs(spec: str, fmt: str, columns: Columns) -> list[InputPart]:
             raise
         except Exception as exc:  # any read error of a hostile file: name the file, keep the cause
             raise GristmillError(f"{uri}: cannot be read as {file_fmt}: {type(exc).__name__}: {exc}") from exc
-        row_groups = range(n_parts) if file_fmt == "parquet" else [None]
-        parts += [InputPart(uri, file_fmt, file_index, i, rg) for i, rg in enumerate(row_groups)]
+        if file_fmt == "parquet":
+            parts += [InputPart(uri, file_fmt, file_index, i, i) for i in range(n_parts)]
+        else:
+            ranges = _byte_ranges(uri, file_fmt)
+            parts += [InputPart(uri, file_fmt, file_index, i, None, r) for i, r in enumerate(ranges)]
     return parts
 
 
-def count_rows(parts: list[InputPart]) -> int:
-    """Rows of the planned inputs, cheaply (Parquet metadata; lines of text files, an upper bound)."""
-    total = 0
-    for uri in dict.fromkeys(p.uri for p in parts):
-        fmt = next(p.fmt for p in parts if p.uri == uri)
-        if fmt == "parquet":
-            with fsspec.open(uri, "rb") as fh:
-                total += pq.ParquetFile(fh).metadata.num_rows
-        elif fmt == "json" and _is_json_document(uri):
-            total += len(_json_document_rows(uri))
-        else:
-            with fsspec.open(uri, "rb", compression="infer") as fh:
-                total += sum(1 for _ in fh)
-    return total
+def _byte_ranges(uri: str, fmt: str) -> list[tuple[int, int] | None]:
+    """Byte ranges of an uncompressed txt/JSONL file; [None] (the whole file) for any other text file."""
+    lines_are_rows = fmt in ("txt", "jsonl") or fmt == "json" and not _is_json_document(uri)
+    if not lines_are_rows or uri.lower().endswith(COMPRESSION_SUFFIXES):
+        return [None]
+    size = fsspec.core.url_to_fs(uri)[0].size(uri)
+    return [(start, min(start + TEXT_PART_BYTES, size)) for start in range(0, size, TEXT_PART_BYTES)]
 
 
 def _expand(spec: str) -> list[str]:
@@ -184,11 +201,8 @@ def _hint(found: list[str]) -> str:
 
 
 def read_part(part: InputPart, columns: Columns) -> Iterator[RawRow]:
-    """Yield the rows of one part in input order."""
-    if part.fmt == "parquet":
-        yield from _read_parquet(part, columns)
-        return
-    for row_index, (header, record) in enumerate(_text_records(part.uri, part.fmt, columns)):
+    """Yield the rows of one text part in input order (Parquet parts are read by `read_batches`)."""
+    for row_index, (header, record) in enumerate(_text_records(part.uri, part.fmt, columns, part.byte_range)):
         position = (part.file_index, part.part_index, row_index)
         if isinstance(record, str):  # a line that could not be parsed
             yield RawRow(position, record, None, {}, bad=header)
@@ -198,22 +212,45 @@ def read_part(part: InputPart, columns: Columns) -> Iterator[RawRow]:
             yield _split(position, record, columns)
 
 
-def _read_parquet(part: InputPart, columns: Columns) -> Iterator[RawRow]:
+def read_batches(part: InputPart, columns: Columns, batch_rows: int = BATCH_ROWS) -> Iterator[RowBatch]:
+    """The rows of one part in input order, `batch_rows` at a time, as columns (Parquet: only the needed ones)."""
+    if part.fmt == "parquet":
+        yield from _parquet_batches(part, columns, batch_rows)
+        return
+    rows = iter(read_part(part, columns))
+    row_start = 0
+    while chunk := list(itertools.islice(rows, batch_rows)):
+        urls = pa.array([r.url if isinstance(r.url, str) else None for r in chunk], pa.string())
+        captions = (pa.array([r.caption if isinstance(r.caption, str) else None for r in chunk], pa.string())
+                    if columns.caption is not None else None)
+        yield RowBatch(part, row_start, urls, captions, [extra_json(r.extra) for r in chunk], chunk)
+        row_start += len(chunk)
+
+
+def _parquet_batches(part: InputPart, columns: Columns, batch_rows: int) -> Iterator[RowBatch]:
     with fsspec.open(part.uri, "rb") as fh:
-        table = pq.ParquetFile(fh).read_row_group(part.row_group)
-    for row_index, record in enumerate(table.to_pylist()):
-        yield _split((part.file_index, part.part_index, row_index), record, columns)
+        file = pq.ParquetFile(fh)
+        names = [n for n in file.schema_arrow.names if not PANDAS_INDEX_COLUMN.fullmatch(n)]
+        carried = [n for n in names if n not in (columns.url, columns.caption)]
+        row_start = 0
+        for batch in file.iter_batches(batch_rows, row_groups=[part.row_group], columns=names, use_threads=False):
+            captions = batch.column(columns.caption) if columns.caption is not None else None
+            extras = (extra_json_column({n: batch.column(n) for n in carried}) if carried
+                      else [None] * batch.num_rows)
+            yield RowBatch(part, row_start, batch.column(columns.url), captions, extras, None)
+            row_start += batch.num_rows
 
 
 def _split(position: tuple[int, int, int], record: dict, columns: Columns) -> RawRow:
-    url = _text(record.get(columns.url))
-    caption = _text(record.get(columns.caption)) if columns.caption is not None else None
+    url = text_value(record.get(columns.url))
+    caption = text_value(record.get(columns.caption)) if columns.caption is not None else None
     extra = {k: v for k, v in record.items()
              if k not in (columns.url, columns.caption) and not PANDAS_INDEX_COLUMN.fullmatch(str(k))}
     return RawRow(position, url, caption, extra)
 
 
-def _text(value: object) -> object:
+def text_value(value: object) -> object:
+    """A cell as the crawl reads it: bytes decoded (UTF-8, else cp1252), anything else unchanged."""
     return _decode(value) if isinstance(value, bytes) else value
 
 
@@ -224,21 +261,41 @@ def _decode(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-def _lines(uri: str) -> Iterator[str]:
+def _lines(uri: str, byte_range: tuple[int, int] | None = None) -> Iterator[str]:
+    if byte_range is not None:
+        yield from _range_lines(uri, *byte_range)
+        return
     with fsspec.open(uri, "rb", compression="infer") as fh:
         for i, raw in enumerate(fh):
             line = _decode(raw)
             yield line.removeprefix("\ufeff") if i == 0 else line
 
 
-def _text_records(uri: str, fmt: str, columns: Columns) -> Iterator[tuple[object, dict | str]]:
+def _range_lines(uri: str, start: int, end: int) -> Iterator[str]:
+    """The lines of an uncompressed file that start in [start, end): the bytes before are skipped, not read."""
+    with fsspec.open(uri, "rb") as fh:
+        if start:
+            fh.seek(start - 1)
+            fh.readline()  # the rest of the line that starts before `start` (just its b"\n" if one ends there)
+        pos = fh.tell()
+        while pos < end:
+            raw = fh.readline()
+            if not raw:
+                return
+            line = _decode(raw)
+            yield line.removeprefix("\ufeff") if pos == 0 else line
+            pos += len(raw)
+
+
+def _text_records(uri: str, fmt: str, columns: Columns,
+                  byte_range: tuple[int, int] | None = None) -> Iterator[tuple[object, dict | str]]:
     """(header, record dict) per row; for an unparseable row (error message, raw text) instead."""
     if fmt == "txt":
-        for line in _lines(uri):
+        for line in _lines(uri, byte_range):
             if line.strip():
                 yield (TEXT_URL_COLUMN,), {TEXT_URL_COLUMN: line.strip()}
     elif fmt == "jsonl" or fmt == "json" and not _is_json_document(uri):
-        yield from _jsonl_records(uri)
+        yield from _jsonl_records(uri, byte_range)
     elif fmt == "json":
         for record in _json_document_rows(uri):
             yield tuple(record), record
@@ -248,17 +305,18 @@ def _text_records(uri: str, fmt: str, columns: Columns) -> Iterator[tuple[object
         raise GristmillError(f"{uri}: unknown input format {fmt!r}")
 
 
-def _jsonl_records(uri: str) -> Iterator[tuple[object, dict | str]]:
-    for line_no, line in enumerate(_lines(uri), start=1):
+def _jsonl_records(uri: str, byte_range: tuple[int, int] | None = None) -> Iterator[tuple[object, dict | str]]:
+    after = f" after byte {byte_range[0]}" if byte_range and byte_range[0] else ""
+    for line_no, line in enumerate(_lines(uri, byte_range), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield f"line {line_no}: invalid JSON: {exc}", line.strip()
+            yield f"line {line_no}{after}: invalid JSON: {exc}", line.strip()
             continue
         if not isinstance(record, dict):
-            yield f"line {line_no}: not a JSON object", line.strip()
+            yield f"line {line_no}{after}: not a JSON object", line.strip()
             continue
         yield tuple(record), record
 

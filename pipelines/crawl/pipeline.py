@@ -1,18 +1,18 @@
 """The crawl as a Beam pipeline, identical on every runner.
 
-    parts ─Read─> rows ─Prepare─> candidates ─Key by shard─> GroupBy shard
-          ─CrawlShard (de-duplicate, download)─> one committed shard (tar + Parquet + .done marker) per group
+    shards to crawl ─Reshuffle─> CrawlShard (read the shard's plan, de-duplicate, download)
+                    ─> one committed shard (tar + Parquet + .done marker) per planned shard
 
-The driver fixes the shard count n = ceil(input rows / shard_size) before the pipeline runs; shard i holds the
-i-th of n equal ranges of the hash of the normalised URL, so every row of one URL meets in one shard, where
-`CrawlShard` de-duplicates it. One GroupByKey, no global count, no side input: the same list gives the same shards
-on any runner, in any order, on every re-run. `CrawlShard` skips shards whose marker exists, creates its HTTP
-client and resizer in `setup()` and receives the workspace as a string, so DoFns pickle to any worker that can
-reach the workspace's filesystem.
+The driver has planned the list before (`plan.py`: `shards/plan/NNNNN.parquet` holds shard NNNNN's candidates,
+every row of one URL in one shard), so a worker reads only the plan of the shard it crawls and nothing reads the
+list: no GroupByKey holds the candidates in memory, and a resume costs what is left. `CrawlShard` skips shards
+whose marker exists, creates its HTTP client and resizer in `setup()` and receives the workspace as a string,
+so DoFns pickle to any worker that can reach the workspace's filesystem.
 
-`run_pipeline(job, shards)` runs the graph on the job's runner; with `shards` it crawls only those shards (a
-`KeepShards` filter after keying), which is how local worker processes (`processes.py`) split one crawl.
+`run_pipeline(job)` runs the graph on the job's runner over `job.shards`; local worker processes
+(`processes.py`) split one crawl by giving each its own shards.
 """
+import importlib
 import os
 import queue
 import socket
@@ -31,8 +31,8 @@ from curation.errors import GristmillError
 from curation.shards import ShardWriter, is_shard_done, shard_name
 from pipelines.crawl.config import CrawlConfig
 from pipelines.crawl.fetch import Fetched, ImageFinisher, SampleFetcher
-from pipelines.crawl.inputs import Columns, InputPart, read_part
-from pipelines.crawl.records import Candidate, resolve_duplicates, shard_of, to_candidate, url_shard_key
+from pipelines.crawl.plan import read_shard_plan
+from pipelines.crawl.records import Candidate, resolve_duplicates
 
 DIRECT_RUNNERS = ("DirectRunner", "direct", "BundleBasedDirectRunner")
 
@@ -43,7 +43,17 @@ def progress_path(shards_dir: Path, shard: str) -> Path:
 
 
 def pipeline_options(config: CrawlConfig) -> PipelineOptions:
-    """Beam options: the runner, DirectRunner's workers and mode, then the passed-through arguments."""
+    """Beam options: the runner, DirectRunner's workers and mode, then the passed-through arguments.
+
+    A runner named by its module path (`apache_beam.runners.dask.dask_runner.DaskRunner`) has its module imported
+    first: that is where its own options (`--dask_client_address`) are declared."""
+    module = config.runner.rpartition(".")[0]
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise GristmillError(f"runner {config.runner}: cannot import {module} ({exc}); is its package "
+                                 "installed? (DaskRunner: pip install 'gristmill[dask]')") from None
     args = [f"--runner={config.runner}", "--default_sdk_harness_log_level=ERROR"]
     if config.runner in DIRECT_RUNNERS:
         args += [f"--direct_num_workers={config.direct_num_workers}",
@@ -57,51 +67,55 @@ def pipeline_options(config: CrawlConfig) -> PipelineOptions:
 
 @dataclass(frozen=True)
 class CrawlJob:
-    """One crawl as the driver planned it: the list's parts, the options, the workspace and the shard count."""
+    """One crawl as the driver planned it: the options, the workspace and the planned shards to crawl."""
 
-    parts: list[InputPart]
-    columns: Columns
     config: CrawlConfig
     workspace: str
-    n_shards: int
+    shards: tuple[int, ...]
 
 
-def run_pipeline(job: CrawlJob, shards: frozenset[int] | None = None) -> None:
-    """Run the crawl on the job's runner until it finishes; with `shards`, crawl only those shards."""
+def run_pipeline(job: CrawlJob) -> None:
+    """Run the crawl of `job.shards` on the job's runner until it finishes."""
     with beam.Pipeline(options=pipeline_options(job.config)) as p:
-        build_pipeline(p, job, shards)
+        build_pipeline(p, job)
 
 
-def build_pipeline(p: beam.Pipeline, job: CrawlJob, shards: frozenset[int] | None = None) -> beam.PCollection:
+def build_pipeline(p: beam.Pipeline, job: CrawlJob) -> beam.PCollection:
     """Add the crawl to `p`; the result holds one stats dict per shard crawled."""
-    keyed = (
-        p
-        | "Parts" >> beam.Create(job.parts)
-        | "SpreadParts" >> beam.Reshuffle()
-        | "Read" >> beam.FlatMap(read_part, job.columns)
-        | "Prepare" >> beam.Map(to_candidate, job.config.video_extensions)
-        | "KeyByShard" >> beam.Map(lambda c, n: (shard_of(url_shard_key(c.url), n), c), job.n_shards)
-    )
-    if shards is not None:
-        keyed = keyed | "KeepShards" >> beam.Filter(lambda kv, keep: kv[0] in keep, shards)
     return (
-        keyed
-        | "GroupByShard" >> beam.GroupByKey()
+        p
+        | "Shards" >> beam.Create(job.shards)
+        | "SpreadShards" >> beam.Reshuffle()
         | "CrawlShard" >> beam.ParDo(CrawlShard(job.workspace, job.config.model_dump_json()))
     )
 
 
-def dedupe(candidates: Iterable[Candidate]) -> list[Candidate]:
+def dedupe(candidates: Iterable[Candidate], one_sample_per_url: bool = False) -> list[Candidate]:
     """One shard's candidates -> its unique samples, sorted by sample_id (duplicates resolved per URL)."""
     by_url: dict[str, list[Candidate]] = {}
     for cand in candidates:
         by_url.setdefault(cand.url, []).append(cand)
-    unique = [c for group in by_url.values() for c in resolve_duplicates(group)]
+    unique = [c for group in by_url.values() for c in resolve_duplicates(group, one_sample_per_url)]
     return sorted(unique, key=lambda c: c.sample_id)
 
 
+def fetch_once_per_url(samples: list[Candidate]) -> tuple[list[Candidate], dict[str, list[Candidate]]]:
+    """(the samples to download, the other samples of each one's URL by its sample_id): of the samples still to
+    fetch, the first of a URL in input order downloads it and the others share what it gets."""
+    leaders: dict[str, Candidate] = {}
+    to_fetch: list[Candidate] = []
+    sharing: dict[str, list[Candidate]] = {}
+    for cand in sorted(samples, key=lambda c: c.position):
+        leader = leaders.setdefault(cand.url, cand) if cand.status is None else cand
+        if leader is cand:
+            to_fetch.append(cand)
+        else:
+            sharing.setdefault(leader.sample_id, []).append(cand)
+    return sorted(to_fetch, key=lambda c: c.sample_id), sharing
+
+
 class CrawlShard(beam.DoFn):
-    """Download, verify and write one shard; commits atomically and skips committed shards."""
+    """Download (each URL once), verify and write one shard; commits atomically and skips committed shards."""
 
     def __init__(self, workspace: str, config_json: str):
         self.workspace = workspace
@@ -115,23 +129,29 @@ class CrawlShard(beam.DoFn):
     def teardown(self):
         self.fetcher.close()
 
-    def process(self, element: tuple[int, Iterable[Candidate]]) -> Iterator[dict]:
-        index, candidates = element
+    def process(self, index: int) -> Iterator[dict]:
         shard = shard_name(index)
         shards_dir = Path(self.workspace) / "shards"
         if is_shard_done(shards_dir, shard):
             return
-        yield self._crawl(shard, shards_dir, dedupe(candidates))
+        samples = dedupe(read_shard_plan(shards_dir, shard), self.config.one_sample_per_url)
+        yield self._crawl(shard, shards_dir, samples)
 
     def _crawl(self, shard: str, shards_dir: Path, candidates: list[Candidate]) -> dict:
         tally = ShardTally(total=len(candidates), input_rows=sum(c.copies for c in candidates))
         writer = ShardWriter(Path(self.workspace), shard)
         progress_file = progress_path(shards_dir, shard)
+        to_fetch, sharing = fetch_once_per_url(candidates)
         try:
-            for fetched in self._download_all(candidates):
+            for fetched in self._download_all(to_fetch):
                 done = self.finisher.finish(fetched)
                 writer.add(done.row, done.media, done.ext)
                 tally.add(done.row)
+                fetched_row = writer.rows[-1]
+                for pair in sharing.get(done.row["sample_id"], ()):
+                    row = dict(done.row, sample_id=pair.sample_id, caption=pair.caption, extra=pair.extra)
+                    writer.add_sharing(row, fetched_row)
+                    tally.add(row)
                 if tally.due(self.config.progress_interval):
                     write_json(tally.as_dict(), progress_file)
             writer.rows.sort(key=lambda r: r["sample_id"])  # deterministic Parquet whatever the finishing order

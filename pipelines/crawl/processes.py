@@ -3,8 +3,9 @@
 With `--direct-running-mode multi_processing` the driver does not hand the pipeline to Beam's multi-process
 mode (SDK worker processes that import everything again, read the list in one worker and schedule every fused
 stage through the runner). It splits the shards still to crawl into disjoint sets (`split_shards`) and forks one
-worker process per set; each runs the same Beam pipeline in memory with a `KeepShards` filter (`run_pipeline`),
-so a shard holds the same samples and bytes as in a single-process crawl, and resuming works as on any runner.
+worker process per set; each runs the same Beam pipeline in memory over its own shards (`run_pipeline`), reading
+only their plans, so a shard holds the same samples and bytes as in a single-process crawl, and resuming works as
+on any runner.
 
 Workers are forked where the OS can (they inherit the driver's imported modules, so they start at once) and
 spawned elsewhere. A worker exits as soon as the driver dies (even by SIGKILL), so a killed crawl leaves no
@@ -12,12 +13,11 @@ worker behind to race the re-run; a worker's failure stops the others and is rai
 """
 import multiprocessing
 import multiprocessing.connection
-import os
 import pickle
-import threading
 import traceback
 from dataclasses import dataclass
 
+from pipelines.crawl.orphans import exit_with_parent
 from pipelines.crawl.pipeline import CrawlJob, pipeline_options, run_pipeline
 
 _CONTEXT = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
@@ -37,15 +37,14 @@ class LocalProcesses:
     def __init__(self, job: CrawlJob, shard_sets: list[frozenset[int]]):
         in_memory = job.config.model_copy(update={"direct_running_mode": "in_memory", "direct_num_workers": 1})
         pipeline_options(in_memory)  # raises on unknown options, before any worker starts
-        self.job = CrawlJob(job.parts, job.columns, in_memory, job.workspace, job.n_shards)
+        self.jobs = [CrawlJob(in_memory, job.workspace, tuple(sorted(shards))) for shards in shard_sets]
         self.shard_sets = shard_sets
         self._running: list[_Worker] = []
 
     def __enter__(self) -> "LocalProcesses":
-        for index, shards in enumerate(self.shard_sets):
+        for index, (shards, job) in enumerate(zip(self.shard_sets, self.jobs)):
             receive, send = _CONTEXT.Pipe(duplex=False)
-            proc = _CONTEXT.Process(target=_work, args=(self.job, shards, send), name=f"crawl-worker-{index}",
-                                    daemon=True)
+            proc = _CONTEXT.Process(target=_work, args=(job, send), name=f"crawl-worker-{index}", daemon=True)
             proc.start()
             send.close()  # before the next fork, so the pipe ends when this worker does
             self._running.append(_Worker(index, shards, proc, receive))
@@ -107,27 +106,16 @@ class _Worker:
         return exc
 
 
-def _work(job: CrawlJob, shards: frozenset[int], send: multiprocessing.connection.Connection) -> None:
-    """Worker process: crawl `shards`; send nothing on success, (exception or None, traceback) on failure."""
-    _exit_with_parent()
+def _work(job: CrawlJob, send: multiprocessing.connection.Connection) -> None:
+    """Worker process: crawl the job's shards; send nothing on success, (exception or None, traceback) on failure."""
+    exit_with_parent()
     try:
-        run_pipeline(job, shards)
+        run_pipeline(job)
     except BaseException as exc:  # reported to the driver, which raises it
         send.send(_portable(exc))
         raise SystemExit(1) from None
     finally:
         send.close()
-
-
-def _exit_with_parent() -> None:
-    """End this worker as soon as the driver process is gone, however it died."""
-    parent = multiprocessing.parent_process()
-
-    def watch():
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(1)  # like a SIGKILL: the uncommitted shard's temporaries are removed by the next run
-
-    threading.Thread(target=watch, name="crawl-driver-watch", daemon=True).start()
 
 
 def _portable(exc: BaseException) -> tuple[BaseException | None, str]:

@@ -1,10 +1,12 @@
 """From an input row to a crawl candidate: URL normalisation, caption repair, identity, duplicates, shards.
 
 Identity: `sample_id(normalised URL, repaired caption)`, so a re-crawl maps every pair to the same id.
-Duplicates: rows with the same id collapse into one sample (`copies` counts them). Among rows with the same
-URL but different captions, the first in input order is fetched and the others are recorded as
-`duplicate_url`. A sample's shard is a range of the hash of its URL (`url_shard_key`), so all rows of one URL
-meet in one shard, and assignment depends only on the list, never on the runner.
+Duplicates: rows with the same id collapse into one sample (`copies` counts them). Rows with the same URL but
+different captions are different training pairs and each is a sample; the shard fetches the URL once and the
+pairs share its bytes (`pipeline.CrawlShard`). With `one_sample_per_url` (the old behaviour) only the first in
+input order is fetched and the others are recorded as `duplicate_url`. A sample's shard is a range of the hash
+of its URL (`url_shard_key`), so all rows of one URL meet in one shard, and assignment depends only on the list,
+never on the runner.
 """
 import hashlib
 import html
@@ -13,9 +15,12 @@ import math
 import re
 from dataclasses import dataclass, replace
 from posixpath import splitext
+from json.encoder import encode_basestring
 from urllib.parse import urlsplit
 
 import ftfy
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from curation.identity import sample_id
 from pipelines.crawl import status
@@ -23,6 +28,7 @@ from pipelines.crawl.status import Failure
 from pipelines.crawl.urls import normalise_url
 
 _SPACES = re.compile(r"\s+")
+_dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,40 @@ def url_extension(url: str) -> str | None:
     return ext or None
 
 
+def extra_json(extra: dict) -> str | None:
+    """A row's carried columns as the sample's `extra` JSON (None when it has none)."""
+    return _dumps(extra) if extra else None
+
+
+def extra_json_column(columns: dict[str, pa.Array]) -> list[str | None]:
+    """`extra_json` of every row of equally long carried columns, one column at a time instead of row by row.
+
+    json.dumps of a dict is its sorted keys and values, each encoded on its own, so each column is encoded once
+    (integers cast by Arrow, finite floats by repr, strings by json's own string encoder, anything else by the
+    same json.dumps) and every row's text is assembled from them with one format string.
+    """
+    names = sorted(columns)
+    template = "{" + ", ".join(_dumps(n).replace("%", "%%") + ": %s" for n in names) + "}"
+    encoded = [_json_values(columns[n]) for n in names]
+    return [template % values for values in zip(*encoded)]
+
+
+def _json_values(column: pa.Array) -> list[str]:
+    kind = column.type
+    if pa.types.is_integer(kind):
+        return pc.fill_null(column.cast(pa.string()), "null").to_pylist()
+    values = column.to_pylist()
+    if column.null_count == 0:
+        if (pa.types.is_float32(kind) or pa.types.is_float64(kind)) and all(map(math.isfinite, values)):
+            return list(map(float.__repr__, values))
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return list(map(encode_basestring, values))
+    return list(map(_dumps, values))
+
+
 def to_candidate(row: RawRow, video_extensions: list[str]) -> Candidate:
     """Normalise, repair and identify one input row."""
-    extra = json.dumps(row.extra, sort_keys=True, ensure_ascii=False, default=str) if row.extra else None
+    extra = extra_json(row.extra)
     caption = repair_caption(row.caption)
     if row.bad is not None:
         raw = str(row.url)[:2048]
@@ -93,13 +130,16 @@ def to_candidate(row: RawRow, video_extensions: list[str]) -> Candidate:
     return Candidate(row.position, sample_id(url, caption), url, caption, extra, media_type_of(url, video_extensions))
 
 
-def resolve_duplicates(candidates: list[Candidate]) -> list[Candidate]:
-    """One URL's candidates -> unique samples: same id collapses, other captions become duplicate_url."""
+def resolve_duplicates(candidates: list[Candidate], one_sample_per_url: bool = False) -> list[Candidate]:
+    """One URL's candidates -> unique samples in input order: the same id collapses; with `one_sample_per_url`
+    the other captions become duplicate_url."""
     by_id: dict[str, Candidate] = {}
     for cand in sorted(candidates, key=lambda c: c.position):
         kept = by_id.get(cand.sample_id)
         by_id[cand.sample_id] = cand if kept is None else replace(kept, copies=kept.copies + cand.copies)
     ordered = sorted(by_id.values(), key=lambda c: c.position)
+    if not one_sample_per_url:
+        return ordered
     first = ordered[0]
     out = [first]
     for cand in ordered[1:]:

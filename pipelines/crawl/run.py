@@ -1,8 +1,10 @@
 """`crawl()`: validate the list, run the Beam pipeline while showing progress, write the report.
 
-Resuming is re-running: committed shards are skipped, uncommitted ones are crawled again from scratch. The
-shard layout is pinned in `shards/crawl-plan.json`: a later crawl of another list (or with another shard size
-or columns) into the same workspace is refused instead of silently mixing two layouts. Likewise the resize and
+Resuming is re-running: committed shards are skipped, uncommitted ones are crawled again from scratch. The first
+crawl plans the list into `shards/plan/` (`plan.py`: one Parquet file of candidates per shard and a manifest);
+every later run reads only the plans of the shards not yet committed and never the list. What decides the plan
+is pinned in `shards/crawl-plan.json`: a later crawl of another list (or with another shard size or columns)
+into the same workspace is refused instead of silently mixing two layouts. Likewise the resize and
 encode settings are pinned in `shards/crawl-settings.json` by the first crawl: a workspace never mixes samples
 written with two settings. One crawl at a time holds the workspace's lock (`lock.py`).
 
@@ -22,19 +24,20 @@ from rich.console import Console
 
 from curation.atomic import write_json
 from curation.errors import GristmillError
-from curation.shards import shard_name
 from curation.workspace import CONFIG_NAME, Workspace
 from pipelines.crawl.config import OUTPUT_SETTINGS, CrawlConfig
-from pipelines.crawl.inputs import Columns, InputPart, count_rows, plan_inputs
+from pipelines.crawl.inputs import Columns, InputPart, plan_inputs
 from pipelines.crawl.lock import crawl_lock
 from pipelines.crawl.pipeline import DIRECT_RUNNERS, CrawlJob, pipeline_options, run_pipeline
+from pipelines.crawl.plan import PLAN_FOLDER, load_or_make_plan
 from pipelines.crawl.processes import LocalProcesses, split_shards
-from pipelines.crawl.records import shard_count
 from pipelines.crawl.report import CrawlReport, ProgressMonitor, build_report, read_markers, summary
 
 PLAN_FILE = "crawl-plan.json"
 SETTINGS_FILE = "crawl-settings.json"
-LAYOUT = "url-hash-ranges/v2"  # how samples map to shards; a workspace pinned with another layout is refused
+# how samples map to shards; a workspace pinned with another layout is refused. v3: the shard count comes from the
+# rows planned (v2 counted lines of text files) and the plan is persisted in shards/plan
+LAYOUT = "url-hash-ranges/v3"
 REPORT_FILE = "crawl.json"
 
 
@@ -53,18 +56,22 @@ def crawl(workspace: str | Path, config: CrawlConfig, console: Console | None = 
 def _crawl_locked(ws: Workspace, config: CrawlConfig, console: Console | None) -> CrawlReport:
     columns = Columns(config.url_col, config.caption_col, tuple(config.column_names or ()) or None)
     parts = plan_inputs(config.urls, config.input_format, columns)
-    n_shards = shard_count(count_rows(parts), config.shard_size)
-    _pin_plan(ws, config, parts, n_shards)
+    list_bytes = _pin_plan(ws, config, parts)
     _pin_settings(ws, config)
     shards_dir = ws.path("shards")
     _remove_stale_temporaries(shards_dir)
-    done_before = set(read_markers(shards_dir))
-    job = CrawlJob(parts, columns, config, str(ws.root.resolve()), n_shards)
-    pending = [i for i in range(n_shards) if shard_name(i) not in done_before]
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)  # workers' start-up chatter; failures still raise
     out = console if config.progress else None
+    planning = time.time()
+    plan = load_or_make_plan(shards_dir, parts, columns, config.shard_size, config.video_extensions, list_bytes)
+    if out is not None:
+        out.print(f"plan: {plan['rows']:,} input rows in {len(plan['planned']):,} shards "
+                  f"({time.time() - planning:.1f} s, shards/{PLAN_FOLDER}/)")
+    done_before = set(read_markers(shards_dir))
+    pending = [int(name) for name in sorted(plan["planned"]) if name not in done_before]
+    job = CrawlJob(config, str(ws.root.resolve()), tuple(pending))
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)  # workers' start-up chatter; failures still raise
     started = time.time()
-    with _start(job, pending) as running, ProgressMonitor(shards_dir, done_before, out) as monitor:
+    with _start(job) as running, ProgressMonitor(shards_dir, done_before, out) as monitor:
         while not running.wait(config.progress_interval):
             monitor.update()
     report = build_report(ws.root, config.urls, config.runner, started, done_before)
@@ -80,10 +87,11 @@ def _open_or_create(root: Path) -> Workspace:
     return Workspace.init(root)
 
 
-def _pin_plan(ws: Workspace, config: CrawlConfig, parts: list[InputPart], n_shards: int) -> None:
+def _pin_plan(ws: Workspace, config: CrawlConfig, parts: list[InputPart]) -> int:
+    """Pin the list and the options that decide the plan, or refuse a crawl that differs; returns the list's bytes."""
     uris = sorted({p.uri for p in parts})
     inputs = [{"uri": u, "bytes": fsspec.core.url_to_fs(u)[0].size(u)} for u in uris]
-    plan = dict(config.shard_plan(), layout=LAYOUT, shards=n_shards, inputs=inputs)
+    plan = dict(config.shard_plan(), layout=LAYOUT, inputs=inputs)
     path = ws.path("shards", PLAN_FILE)
     if path.exists():
         pinned = json.loads(path.read_text())
@@ -93,8 +101,9 @@ def _pin_plan(ws: Workspace, config: CrawlConfig, parts: list[InputPart], n_shar
                 f"{ws.root} already holds a crawl with a different list or shard layout (differs in: "
                 f"{', '.join(changed)}); re-run with the same list and options to resume, or use a new workspace"
             )
-        return
-    write_json(plan, path)
+    else:
+        write_json(plan, path)
+    return sum(i["bytes"] for i in inputs)
 
 
 def _pin_settings(ws: Workspace, config: CrawlConfig) -> None:
@@ -122,11 +131,11 @@ def _remove_stale_temporaries(shards_dir: Path) -> None:
         progress.unlink(missing_ok=True)
 
 
-def _start(job: CrawlJob, pending: list[int]) -> "LocalProcesses | PipelineThread":
+def _start(job: CrawlJob) -> "LocalProcesses | PipelineThread":
     """Local worker processes for the DirectRunner's multi_processing mode, else the pipeline in a thread."""
     config = job.config
     if config.runner in DIRECT_RUNNERS and config.direct_running_mode == "multi_processing":
-        return LocalProcesses(job, split_shards(pending, config.direct_num_workers or os.cpu_count() or 1))
+        return LocalProcesses(job, split_shards(list(job.shards), config.direct_num_workers or os.cpu_count() or 1))
     return PipelineThread(job)
 
 

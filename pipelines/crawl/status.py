@@ -7,7 +7,8 @@ Input and URL
     bad_row                  the input line could not be parsed (malformed JSON or CSV); `url` holds the raw line
     bad_url                  empty or unparseable URL (no host, bad port, bad characters)
     bad_scheme               a scheme other than http/https, in the list or in a redirect
-    duplicate_url            the same normalised URL appeared earlier with another caption; not fetched again
+    duplicate_url            with --one-sample-per-url only: the same normalised URL appeared earlier with another
+                             caption; not fetched again (by default each caption is its own sample sharing the bytes)
 Network
     blocked_private_network  the host (or a redirect hop) resolves to a private, loopback, link-local or cloud-metadata
                              address, or an IPv6 form embedding one (mapped, NAT64, 6to4); metadata and link-local

@@ -1,4 +1,5 @@
 """Crawl test fixtures: a small synthetic corpus served by the loopback fixture server, and crawl helpers."""
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -8,6 +9,8 @@ import pytest
 from curation.synthetic.corpus import CorpusSpec, generate_corpus
 from curation.synthetic.server import FixtureServer
 from pipelines.crawl import CrawlConfig, crawl
+from pipelines.crawl.inputs import Columns, plan_inputs, read_batches, text_value
+from pipelines.crawl.records import RawRow
 
 # fast, loopback-friendly settings: tests always pass --allow-private-network explicitly; one fixture server is
 # every URL's host, so its request rate is not capped (test_politeness.py tests the per-host limits)
@@ -47,6 +50,21 @@ def write_list(path: Path, urls: list[str], captions: list[str | None] | None = 
     captions = captions if captions is not None else [f"caption {i}" for i in range(len(urls))]
     pq.write_table(pa.table({"url": urls, "caption": captions, **extra}), path)
     return str(path)
+
+
+def read_rows(spec: str, columns: Columns, fmt: str = "auto") -> list[RawRow]:
+    """Every row of a list as the planner reads it (`read_batches`), as RawRows with the carried columns decoded."""
+    out: list[RawRow] = []
+    for part in plan_inputs(spec, fmt, columns):
+        for batch in read_batches(part, columns):
+            if batch.rows is not None:
+                out += batch.rows
+                continue
+            captions = batch.captions.to_pylist() if batch.captions is not None else [None] * len(batch.extras)
+            out += [RawRow((part.file_index, part.part_index, batch.row_start + i), text_value(u), text_value(c),
+                           json.loads(e) if e else {})
+                    for i, (u, c, e) in enumerate(zip(batch.urls.to_pylist(), captions, batch.extras))]
+    return out
 
 
 def run_crawl(workspace: Path, urls: str, **options):

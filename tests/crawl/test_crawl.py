@@ -50,7 +50,7 @@ def crawled(corpus, server, tmp_path_factory):
     return root / "ws", url_list, expected, report
 
 
-def test_every_row_lands_with_its_status(crawled):
+def test_every_row_lands_with_its_status(crawled, corpus, server):
     ws, _, expected, report = crawled
     table = read_samples(ws)
     statuses = {}
@@ -60,10 +60,29 @@ def test_every_row_lands_with_its_status(crawled):
         assert (row["error"] is None) == (row["status"] == "success")
     for url, status in expected.items():
         assert status in statuses[url], (url, statuses[url])
-    dup = [r for r in table.to_pylist() if r["status"] == "duplicate_url"]
-    assert len(dup) == 1 and dup[0]["caption"] == "another caption"
+    pair = [r for r in table.to_pylist() if r["url"] == server.url(corpus.items[1].relpath)]  # two captions
+    assert sorted(r["caption"] for r in pair) == sorted(["another caption", corpus.items[1].caption])
+    assert len({(r["status"], r["sha256"], r["media_path"], r["media_offset"], r["media_size"]) for r in pair}) == 1
+    assert pair[0]["status"] == "success" and not any(r["status"] == "duplicate_url" for r in table.to_pylist())
     assert report.samples == table.num_rows == report.input_rows - 1  # the exact duplicate collapsed
     assert len(set(table.column("sample_id").to_pylist())) == table.num_rows
+
+
+@pytest.mark.parametrize("one_sample_per_url", [False, True])
+def test_a_url_with_two_captions_is_fetched_once(server, tmp_path, jpg, one_sample_per_url):
+    url = f"{server.url(jpg)}?pair={uuid.uuid4().hex[:8]}"
+    report = run_crawl(tmp_path / "ws", write_list(tmp_path / "l.parquet", [url, url, url], ["a", "b", "a"]),
+                       one_sample_per_url=one_sample_per_url)
+    rows = sorted(read_samples(tmp_path / "ws").to_pylist(), key=lambda r: r["caption"])
+    assert server.hits(url) == 1 and report.input_rows == 3
+    assert [r["caption"] for r in rows] == ["a", "b"]
+    if one_sample_per_url:
+        assert [r["status"] for r in rows] == ["success", "duplicate_url"] and rows[1]["media_path"] is None
+    else:
+        assert [r["status"] for r in rows] == ["success", "success"]
+        assert len({(r["sha256"], r["media_path"], r["media_offset"], r["media_size"]) for r in rows}) == 1
+        with tarfile.open(tmp_path / "ws" / rows[0]["media_path"]) as tar:
+            assert [n.rsplit(".", 1)[-1] for n in tar.getnames()].count("jpg") == 1  # the bytes stored once
 
 
 def test_report_counts_and_file(crawled):
@@ -73,7 +92,7 @@ def test_report_counts_and_file(crawled):
     statuses = read_samples(ws).column("status").to_pylist()
     assert report.successes == statuses.count("success")
     hostile_successes = sum(status == "success" for _, _, status in HOSTILE)
-    assert report.successes_by_type == {"image": 20 + hostile_successes, "video": 2}
+    assert report.successes_by_type == {"image": 20 + hostile_successes + 1, "video": 2}  # + the other caption
     assert report.shards == len(list((ws / "shards").glob("*.done"))) > 1
 
 
@@ -134,3 +153,4 @@ def test_cli_crawls_and_reports_bad_input(corpus, server, tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "samples" in out and "22 from 22 input rows" in out
+    assert "plan: 22 input rows in 3 shards" in out

@@ -7,13 +7,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.errors import GristmillError
-from pipelines.crawl.inputs import Columns, count_rows, plan_inputs, read_part
+from pipelines.crawl import inputs
+from pipelines.crawl.inputs import Columns, plan_inputs
+from tests.crawl.conftest import read_rows
 
 COLUMNS = Columns("url", "caption")
 
 
 def read_all(spec: str, columns: Columns = COLUMNS, fmt: str = "auto"):
-    return [row for part in plan_inputs(spec, fmt, columns) for row in read_part(part, columns)]
+    return read_rows(spec, columns, fmt)
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "tsv", "jsonl", "txt"])
@@ -35,18 +37,10 @@ def test_laion_style_parquet_with_renamed_columns_and_row_groups(tmp_path):
     columns = Columns("URL", "TEXT")
     parts = plan_inputs(str(tmp_path), "auto", columns)
     assert [p.row_group for p in parts] == [0, 1, 2]
-    rows = [r for p in parts for r in read_part(p, columns)]
+    rows = read_all(str(tmp_path), columns)
     assert [r.caption for r in rows] == [f"t{i}" for i in range(10)]
     assert rows[5].extra == {"WIDTH": 5, "similarity": 0.3}
-    assert count_rows(parts) == 10  # from the Parquet footer, without reading the rows
-
-
-def test_count_rows_of_text_lists_bounds_the_rows(tmp_path):
-    (tmp_path / "a.csv").write_text("url,caption\nhttp://h/1.jpg,x\nhttp://h/2.jpg,y\n")
-    with gzip.open(tmp_path / "b.txt.gz", "wt") as fh:
-        fh.write("http://h/3.jpg\nhttp://h/4.jpg\nhttp://h/5.jpg\n")
-    assert count_rows(plan_inputs(str(tmp_path / "a.csv"), "auto", COLUMNS)) == 3  # header counted: an upper bound
-    assert count_rows(plan_inputs(str(tmp_path / "b.txt.gz"), "auto", Columns("url", None))) == 3
+    assert [r.position for r in rows][4:6] == [(0, 1, 0), (0, 1, 1)]
 
 
 def test_cc3m_style_headerless_tsv_with_column_names(tmp_path):
@@ -133,3 +127,38 @@ def test_csv_rows_with_wrong_field_count_are_bad_rows(tmp_path):
     rows = read_all(str(path))
     assert rows[0].caption == "multi\nline" and rows[0].bad is None
     assert rows[1].bad == "line 4: 3 fields, expected 2"
+
+
+@pytest.mark.parametrize("name", ["list.jsonl", "list.txt"])
+def test_uncompressed_line_lists_are_split_into_byte_ranges(tmp_path, monkeypatch, name):
+    lines = [json.dumps({"url": f"http://h/{i}.jpg", "caption": "x" * (i % 13)}) for i in range(60)]
+    lines[7] = "{broken"
+    if name.endswith(".txt"):
+        lines = [f"http://h/{i}.jpg" + "/x" * (i % 13) for i in range(60)]
+    data = "\ufeff" + "\n".join(lines) + "\n"
+    (tmp_path / name).write_text(data)
+    columns = Columns("url", None if name.endswith(".txt") else "caption")
+    whole = read_all(str(tmp_path / name), columns)
+    monkeypatch.setattr(inputs, "TEXT_PART_BYTES", 97)
+    parts = plan_inputs(str(tmp_path / name), "auto", columns)
+    raw = data.encode()
+    assert [p.byte_range for p in parts] == [(s, min(s + 97, len(raw))) for s in range(0, len(raw), 97)]
+    starts = [0] + [i + 1 for i, b in enumerate(raw) if b == ord("\n")][:-1]  # byte where each line starts
+    for part in parts:  # a line belongs to the range it starts in
+        rows = [r for batch in inputs.read_batches(part, columns) for r in batch.rows]
+        lo, hi = part.byte_range
+        assert [r.url for r in rows] == [whole[i].url for i, s in enumerate(starts) if lo <= s < hi]
+    split = read_all(str(tmp_path / name), columns)
+    assert [(r.url, r.caption, r.extra) for r in split] == [(r.url, r.caption, r.extra) for r in whole]
+    assert [r.position for r in split] == sorted(r.position for r in split)
+    if name.endswith(".jsonl"):
+        bad = next(r for r in split if r.bad)
+        assert bad.url == "{broken" and "invalid JSON" in bad.bad
+
+
+def test_compressed_and_csv_lists_stay_one_part(tmp_path, monkeypatch):
+    monkeypatch.setattr(inputs, "TEXT_PART_BYTES", 10)
+    (tmp_path / "a.csv").write_text('url,caption\nhttp://h/1.jpg,"multi\nline"\nhttp://h/2.jpg,y\n')
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt") as fh:
+        fh.write('{"url": "http://h/3.jpg", "caption": "z"}\n' * 5)
+    assert [p.byte_range for p in plan_inputs(str(tmp_path), "auto", COLUMNS)] == [None, None]
