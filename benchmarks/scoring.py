@@ -1,28 +1,35 @@
 """Scoring throughput: the full `gristmill score` job vs the bare model forward, same device and batch size.
 
 The workspace is built the way a user builds one: the synthetic corpus (`--samples` images) served on
-127.0.0.1 and crawled by `pipelines.crawl` (resized by img2dataset to 256 px JPEGs in shard tars). Then, alternating
-`--repeats` times, in alternating order (the best run of each side counts):
-- gristmill: `curation.scoring.score()` with the clip scorer over every shard (`force`): planning, DataLoader
-  decode workers reading the tars, JPEG decode and the model transform, batches of `--batch-size`, image and
-  text forward, scores and embeddings written as Parquet. The model is loaded once before the runs and
-  shared through the model cache, so its one-off load (about 2 s for ViT-B-32) is not counted; starting the
-  decode workers is.
-- bare forward: the clip scorer's own forward (`ClipScorer.encode`: image and text towers, same autocast) on
-  the same images, decoded and transformed beforehand into tensors (already on the device), same batches.
-images/s = images scored / wall time; ratio = gristmill / bare. Target: ratio >= 0.9 on CPU. Weights are
-random (`--allow-random-weights`, PLACEHOLDER): the computation is the same as with real weights.
+127.0.0.1 and crawled by `pipelines.crawl` (resized by img2dataset to 256 px JPEGs in shard tars). Two
+comparisons (`--measures`), each over `--repeats` rounds (at least 3) that rotate which side runs first:
+- `clip`: the job with the clip scorer vs the clip scorer's own forward (`ClipScorer.encode`: image and text
+  towers, same autocast). Target: ratio >= 0.9 on CPU.
+- `shared`: the job with clip, zeroshot and aesthetic on one model vs one bare `encode_image` (same autocast),
+  and, in the same rounds, vs `ClipScorer.encode` (the image forward plus the captions' text forward, which
+  the clip scorer needs and a bare `encode_image` leaves out). The three scorers share one image forward
+  per sample (`curation.scorers.embedding`). Target: ratio >= 0.85 on CPU.
+The job side is `curation.scoring.score()` over every shard (`force`): planning, DataLoader decode workers
+reading the tars, JPEG decode and the model transform, batches of `--batch-size`, the forwards, scores and
+embeddings written as Parquet. The model is loaded once before the runs and shared through the model cache,
+so its one-off load (about 2 s for ViT-B-32) is not counted; starting the decode workers is. The bare side
+runs on the same images, decoded and transformed beforehand into tensors (already on the device), same
+batches. images/s = images scored / wall time; each round gives ratio = job / bare, and a row reports the
+median ratio with its min-max (single runs on a shared machine vary by +-20%). Weights are random
+(`--allow-random-weights`, PLACEHOLDER): the computation is the same as with real weights.
 
 Where the time goes, reported beside: decode (one process reading and decoding the shards and running the
 model transform, images/s per decode worker), transfer (pinned host batches copied to a CUDA device) and
-compute (the bare forward).
+compute (the median bare forward).
 
-    python benchmarks/scoring.py [--device cpu|cuda] [--model ViT-B-32] [--batch-size 64] [--samples 256] [--json]
+    python benchmarks/scoring.py [--measures clip,shared] [--device cpu|cuda] [--model ViT-B-32]
+                                 [--batch-size 64] [--samples 256] [--repeats 3] [--json]
 """
 import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -38,7 +45,14 @@ from curation.sample_sources import committed_units  # noqa: E402
 from curation.scoring import ScoreConfig, ShardStream, score  # noqa: E402
 from curation.workspace import Workspace  # noqa: E402
 
-TARGET = 0.9
+# bare side -> what it runs
+BARES = {"encode": "the clip scorer's image and text forward", "encode_image": "one bare encode_image"}
+# comparison -> (row name, scorers of the job, [(bare side, target ratio)]); one row per bare side
+MEASURES = {
+    "clip": ("scoring", ["clip"], [("encode", 0.9)]),
+    "shared": ("scoring-shared", ["clip", "zeroshot", "aesthetic"], [("encode_image", 0.85), ("encode", 0.85)]),
+}
+MIN_ROUNDS = 3
 
 
 def build_workspace(root: Path, n_images: int) -> Workspace:
@@ -60,23 +74,30 @@ def predecode(ws: Workspace, scorer: ClipScorer) -> tuple[torch.Tensor, list[str
     """Every scorable image decoded and transformed by the job's own code, in this process with one torch
     thread as in a decode worker: (images, captions, seconds)."""
     plan = {unit: [scorer.name] for unit in committed_units(ws)}
-    stream = ShardStream(ws.root, plan, {scorer.name: (scorer.preparer(), True)}, {scorer.name}, video_frames=1)
+    key = scorer.input_key
+    stream = ShardStream(ws.root, plan, {key: (scorer.preparer(), True)}, {scorer.name: key}, {scorer.name},
+                         video_frames=1)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         started = time.perf_counter()
-        samples = [s for s in stream if scorer.name in s.prepared]
+        samples = [s for s in stream if key in s.prepared]
         seconds = time.perf_counter() - started
     finally:
         torch.set_num_threads(threads)
-    return torch.cat([s.prepared[scorer.name] for s in samples]), [s.caption or "" for s in samples], seconds
+    return torch.cat([s.prepared[key] for s in samples]), [s.caption or "" for s in samples], seconds
 
 
-def bare_forward_s(scorer: ClipScorer, images: torch.Tensor, captions: list[str], batch_size: int) -> float:
-    """Seconds for the scorer's forward over every batch (`encode` returns CPU tensors, so CUDA work is done)."""
+def bare_s(bare: str, scorer: ClipScorer, images: torch.Tensor, captions: list[str], batch_size: int) -> float:
+    """Seconds for a bare side (a key of BARES) over every batch (CPU results, so CUDA work is done)."""
+    model = scorer.clip.model
     started = time.perf_counter()
     for start in range(0, len(captions), batch_size):
-        scorer.encode(images[start:start + batch_size], captions[start:start + batch_size])
+        if bare == "encode":
+            scorer.encode(images[start:start + batch_size], captions[start:start + batch_size])
+            continue
+        with torch.inference_mode(), scorer._autocast():
+            model.encode_image(images[start:start + batch_size]).cpu()
     return time.perf_counter() - started
 
 
@@ -92,79 +113,112 @@ def transfer_s(images: torch.Tensor, batch_size: int, device: torch.device) -> f
 
 
 def job_s(ws: Workspace, config: ScoreConfig) -> tuple[float, int]:
-    """Wall seconds of one full scoring run and the number of images it scored without error."""
+    """Wall seconds of one full scoring run and the number of images every scorer scored without error."""
     started = time.perf_counter()
     report = score(ws, config)
     seconds = time.perf_counter() - started
-    return seconds, report.scorers[0].samples - report.scorers[0].errors
+    return seconds, min(s.samples - s.errors for s in report.scorers)
 
 
-def measure(root: Path, args: argparse.Namespace) -> dict:
-    """Build the workspace, then alternate job and bare forward `args.repeats` times; see the module docstring."""
-    ws = build_workspace(root, args.samples)
-    config = ScoreConfig(scorers=["clip"], model=args.model, pretrained=None, allow_random_weights=True,
-                         device=args.device, precision=args.precision, batch_size=args.batch_size,
-                         num_workers=args.num_workers, force=True)
-    scorer = ClipScorer(config.model_spec(), config.precision)
-    scorer.load()  # held for the whole run: the job's clip scorer gets this model from the model cache
-    images, captions, decode_seconds = predecode(ws, scorer)
-    device = scorer.clip.device
-    on_device = images.to(device)
-    scorer.encode(on_device[:args.batch_size], captions[:args.batch_size])  # warm-up (kernels, autocast caches)
-    runs: dict[str, list[float]] = {"gristmill": [], "bare": []}
-    for repeat in range(args.repeats):
-        for side in ("gristmill", "bare") if repeat % 2 == 0 else ("bare", "gristmill"):  # alternate the order
-            if side == "bare":
-                runs["bare"].append(len(captions) / bare_forward_s(scorer, on_device, captions, args.batch_size))
+def rounds(bares: list[str], ws: Workspace, config: ScoreConfig, scorer: ClipScorer, images: torch.Tensor,
+           captions: list[str], repeats: int) -> dict[str, list[float]]:
+    """images/s of the job ("gristmill") and of each bare side per round; each round starts one side later."""
+    sides = ["gristmill", *bares]
+    runs: dict[str, list[float]] = {side: [] for side in sides}
+    for repeat in range(repeats):
+        shift = repeat % len(sides)
+        for side in sides[shift:] + sides[:shift]:
+            if side != "gristmill":
+                runs[side].append(len(captions) / bare_s(side, scorer, images, captions, config.batch_size))
                 continue
             seconds, scored = job_s(ws, config)
             if scored != len(captions):
                 raise SystemExit(f"the job scored {scored} images, the bare forward {len(captions)}")
             runs["gristmill"].append(scored / seconds)
-    best = {side: max(rates) for side, rates in runs.items()}
-    where = {"decode_per_worker": round(len(captions) / decode_seconds, 1), "compute": round(best["bare"], 1)}
-    if device.type == "cuda":
-        where["transfer"] = round(len(captions) / transfer_s(images, args.batch_size, device), 1)
+    return runs
+
+
+def measure(root: Path, args: argparse.Namespace) -> list[dict]:
+    """Build the workspace, then run each of `args.measures` for `args.repeats` rounds; see the module docstring."""
+    ws = build_workspace(root, args.samples)
+    base = ScoreConfig(model=args.model, pretrained=None, allow_random_weights=True, device=args.device,
+                       precision=args.precision, batch_size=args.batch_size, num_workers=args.num_workers, force=True)
+    scorer = ClipScorer(base.model_spec(), base.precision)
+    scorer.load()  # held for the whole run: the job's scorers get this model (and its embedder) from the caches
+    images, captions, decode_seconds = predecode(ws, scorer)
+    device = scorer.clip.device
+    on_device = images.to(device)
+    scorer.encode(on_device[:args.batch_size], captions[:args.batch_size])  # warm-up (kernels, autocast caches)
+    dtype = autocast_dtype(args.precision, device) or torch.float32
+    rows = []
+    for name in args.measures:
+        row_name, scorers, baselines = MEASURES[name]
+        config = base.model_copy(update={"scorers": scorers})
+        bares = [bare for bare, _ in baselines]
+        runs = rounds(bares, ws, config, scorer, on_device, captions, args.repeats)
+        for bare, target in baselines:
+            ratios = [g / b for g, b in zip(runs["gristmill"], runs[bare])]
+            where = {"decode_per_worker": round(len(captions) / decode_seconds, 1),
+                     "compute": round(statistics.median(runs[bare]), 1)}
+            if device.type == "cuda":
+                where["transfer"] = round(len(captions) / transfer_s(images, args.batch_size, device), 1)
+            rows.append(_row(row_name if bare == bares[0] else f"{row_name}-vs-{bare}", target, ratios, where, {
+                "measure": f"{','.join(scorers)} on {args.model}, {device} ({dtype}), batch {args.batch_size}, "
+                           f"{len(captions)} crawled images: full job vs {BARES[bare]} "
+                           f"(median of {args.repeats} rounds)",
+                "gristmill": round(statistics.median(runs["gristmill"]), 2),
+                "baseline": round(statistics.median(runs[bare]), 2),
+                "decode_workers": config.workers(),
+                "runs": {side: [round(r, 2) for r in runs[side]] for side in ("gristmill", bare)},
+            }))
+    return rows
+
+
+def _row(name: str, target: float, ratios: list[float], where: dict, fields: dict) -> dict:
+    """One result row in the shape `python -m benchmarks` reads."""
     return {
-        "name": "scoring",
-        "measure": f"clip scorer {args.model} on {device} ({autocast_dtype(args.precision, device) or torch.float32}), "
-                   f"batch {args.batch_size}, "
-                   f"{len(captions)} crawled images: full job vs bare forward",
-        "gristmill": round(best["gristmill"], 2),
-        "baseline": round(best["bare"], 2),
+        "name": name,
+        **fields,
         "unit": "images/s",
-        "ratio": round(best["gristmill"] / best["bare"], 3),
-        "target": TARGET,
+        "ratio": round(statistics.median(ratios), 3),
+        "ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)],
+        "target": target,
         "higher_is_better": True,
-        "decode_workers": config.workers(),
         "where_time_goes_images_per_s": where,
         "weights": "random (PLACEHOLDER): the same computation as real weights",
         "machine": f"{platform.node()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "runs": {side: [round(r, 2) for r in rates] for side, rates in runs.items()},
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measures", default="clip,shared",
+                        help=f"comma-separated comparisons: {', '.join(MEASURES)} (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
     parser.add_argument("--model", default="ViT-B-32", help="open_clip model (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per batch, both sides (default: %(default)s)")
     parser.add_argument("--samples", type=int, default=256, help="synthetic images to crawl (default: %(default)s)")
     parser.add_argument("--num-workers", type=int, default=None, help="decode workers (default: the job's default)")
     parser.add_argument("--precision", default="auto", help="autocast precision, as `gristmill score` (default: auto)")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each side; the best counts (default: 2)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object (for python -m benchmarks)")
+    parser.add_argument("--repeats", type=int, default=MIN_ROUNDS,
+                        help=f"rounds per comparison, at least {MIN_ROUNDS} (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print one JSON list (for python -m benchmarks)")
     args = parser.parse_args()
+    args.measures = [m.strip() for m in args.measures.split(",") if m.strip()]
+    if args.repeats < MIN_ROUNDS or not args.measures or set(args.measures) - set(MEASURES):
+        parser.error(f"--repeats must be at least {MIN_ROUNDS} and --measures a list of {', '.join(MEASURES)}")
     with tempfile.TemporaryDirectory(prefix="gristmill-bench-scoring-") as tmp:
-        row = measure(Path(tmp), args)
+        rows = measure(Path(tmp), args)
     if args.json:
-        print(json.dumps(row))
+        print(json.dumps(rows))
         return 0
-    print(f"{row['measure']}\n  gristmill score: {row['gristmill']} images/s   bare forward: {row['baseline']} "
-          f"images/s   ratio {row['ratio']} (target >= {TARGET})\n  where time goes (images/s): "
-          f"{row['where_time_goes_images_per_s']} with {row['decode_workers']} decode worker(s)\n"
-          f"  runs {row['runs']}; {row['weights']}; {row['machine']}, load average {row['load_average']}")
+    for row in rows:
+        low, high = row["ratio_min_max"]
+        print(f"{row['measure']}\n  gristmill score: {row['gristmill']} images/s   bare: {row['baseline']} images/s   "
+              f"ratio {row['ratio']} (min {low}, max {high}; target >= {row['target']})\n  where time goes "
+              f"(images/s): {row['where_time_goes_images_per_s']} with {row['decode_workers']} decode worker(s)\n"
+              f"  runs {row['runs']}; {row['weights']}; {row['machine']}, load average {row['load_average']}")
     return 0
 
 

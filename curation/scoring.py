@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from curation.atomic import write_parquet
 from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec
 from curation.sample_sources import committed_units, unit_rows
-from curation.scorers.base import Output, Sample, Scorer
+from curation.scorers.base import Output, Sample, Scorer, sample_preparers
 from curation.scorers.media import DEFAULT_VIDEO_FRAMES, prepare_sample
 from curation.scorers.registry import (DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, ScorerOptions, build_scorers,
                                        random_weight_models)
@@ -58,7 +58,9 @@ class ScoreConfig(BaseModel):
     worker per spare CPU core (at most 8);
     `rank`/`world_size` select every world_size-th shard starting at rank; `zeroshot_prompts` replaces the
     zeroshot scorer's prompt pairs (see `curation.scorers.zeroshot`); `aesthetic_checkpoint` is the local
-    LAION aesthetic head (see `curation.scorers.aesthetic`); `caption_model`/`caption_pretrained` pick the
+    LAION aesthetic head (see `curation.scorers.aesthetic`) and `aesthetic_model`/`aesthetic_pretrained` the CLIP
+    model under it when it is not `model` (e.g. ViT-L-14/openai beside a ViT-B-32 clip scorer: each model's
+    image forward runs once per sample, see `curation.scorers.embedding`); `caption_model`/`caption_pretrained` pick the
     caption scorer's CoCa model (see `curation.scorers.caption`).
     """
 
@@ -77,6 +79,8 @@ class ScoreConfig(BaseModel):
     world_size: int = Field(1, ge=1)
     zeroshot_prompts: dict[str, list[str]] | None = None  # checked by the zeroshot scorer
     aesthetic_checkpoint: str | None = None
+    aesthetic_model: str | None = None
+    aesthetic_pretrained: str | None = None
     caption_model: str = DEFAULT_CAPTION_MODEL
     caption_pretrained: str | None = DEFAULT_CAPTION_PRETRAINED
 
@@ -91,6 +95,13 @@ class ScoreConfig(BaseModel):
             raise ValueError(f"rank {self.rank} must be below world_size {self.world_size}")
         return self
 
+    @model_validator(mode="after")
+    def _aesthetic_weights_need_a_model(self):
+        if self.aesthetic_pretrained is not None and self.aesthetic_model is None:
+            raise ValueError("aesthetic_pretrained needs aesthetic_model (without it the aesthetic scorer reads "
+                             "the job's model and pretrained)")
+        return self
+
     def model_spec(self) -> ClipModelSpec:
         """The model part of this config."""
         return ClipModelSpec(model=self.model, pretrained=self.pretrained, device=self.device,
@@ -99,6 +110,7 @@ class ScoreConfig(BaseModel):
     def scorer_options(self) -> ScorerOptions:
         """The per-scorer settings of this config."""
         return ScorerOptions(zeroshot_prompts=self.zeroshot_prompts, aesthetic_checkpoint=self.aesthetic_checkpoint,
+                             aesthetic_model=self.aesthetic_model, aesthetic_pretrained=self.aesthetic_pretrained,
                              caption_model=self.caption_model, caption_pretrained=self.caption_pretrained,
                              random_weights=self.allow_random_weights)
 
@@ -283,10 +295,9 @@ def _count_scorable(ws: Workspace, unit: str) -> int:
 
 
 def _loader(ws: Workspace, scorers: list[Scorer], plan: dict, config: ScoreConfig) -> DataLoader:
-    preparers = {s.name: (s.preparer(), s.needs_frames) for s in scorers}
-    preparers = {name: pair for name, pair in preparers.items() if pair[0] is not None}
+    inputs = {s.name: s.input_key for s in scorers}
     frame_scorers = {s.name for s in scorers if s.needs_frames}
-    dataset = ShardStream(ws.root, plan, preparers, frame_scorers, config.video_frames)
+    dataset = ShardStream(ws.root, plan, sample_preparers(scorers), inputs, frame_scorers, config.video_frames)
     workers = config.workers()
     return DataLoader(
         dataset, batch_size=config.batch_size, num_workers=workers, collate_fn=list,
@@ -296,13 +307,18 @@ def _loader(ws: Workspace, scorers: list[Scorer], plan: dict, config: ScoreConfi
 
 
 class ShardStream(IterableDataset):
-    """Samples of the planned units, read, decoded and prepared; worker k of n takes every n-th sample from k."""
+    """Samples of the planned units, read, decoded and prepared; worker k of n takes every n-th sample from k.
 
-    def __init__(self, root: Path, plan: dict[str, list[str]], preparers: dict, frame_scorers: set[str],
-                 video_frames: int):
+    `preparers` maps input keys to (preparer, needs_frames) (`sample_preparers`), `inputs` a scorer name to
+    its input key: a unit runs the preparers of its planned scorers, each shared key once.
+    """
+
+    def __init__(self, root: Path, plan: dict[str, list[str]], preparers: dict, inputs: dict[str, str],
+                 frame_scorers: set[str], video_frames: int):
         self.root = Path(root)
         self.plan = plan
         self.preparers = preparers
+        self.inputs = inputs
         self.frame_scorers = frame_scorers
         self.video_frames = video_frames
 
@@ -311,7 +327,8 @@ class ShardStream(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         position = 0
         for shard, names in self.plan.items():
-            preparers = {n: p for n, p in self.preparers.items() if n in names}
+            keys = {self.inputs[n] for n in names}
+            preparers = {k: p for k, p in self.preparers.items() if k in keys}
             decode = bool(self.frame_scorers.intersection(names))
             for index, row in enumerate(scorable_rows(self.root, shard)):
                 if position % workers == worker:

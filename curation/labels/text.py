@@ -55,8 +55,6 @@ def encode_field(label_field: LabelField, spec: ClipModelSpec, embedding_model: 
                  precision: str = "fp32") -> ClassEmbeddings:
     """The class (and background) embeddings of `label_field` from the model of `spec`, checked against
     the image embeddings' model id."""
-    import torch
-
     from curation.scorers.clip import ClipScorer
 
     scorer = ClipScorer(spec, precision)
@@ -66,9 +64,7 @@ def encode_field(label_field: LabelField, spec: ClipModelSpec, embedding_model: 
                          f"({embedding_model}); load the same weights (--model, --pretrained)")
     prompts = [c.prompts for c in label_field.classes] + ([label_field.background()] if label_field.multi else [])
     texts = [t for group in prompts for t in group]
-    with torch.inference_mode(), scorer._autocast():
-        emb = scorer._encode_text(scorer.clip.tokenizer(texts)).float().cpu().numpy()
-    emb = _normalised(emb.astype(np.float64))
+    emb = _normalised(scorer.encode_captions(texts).numpy().astype(np.float64))
     means, start = [], 0
     for group in prompts:
         means.append(_normalised(emb[start:start + len(group)].mean(axis=0)))

@@ -3,8 +3,9 @@
 The head is the published one (`sac+logos+ava1-l14-linearMSE.pth`): Linear 768->1024, Dropout 0.2, Linear
 1024->128, Dropout 0.2, Linear 128->64, Dropout 0.1, Linear 64->16, Linear 16->1, with state-dict keys
 `layers.0/2/4/6/7.weight|bias`. It reads the L2-normalised image embedding of the CLIP model
-(`--model ViT-L-14 --pretrained openai` for the published head), loaded through `curation.models.load_clip`;
-the head's input size must match the model's embedding size. A video's or clip's embedding is the
+(`--model ViT-L-14 --pretrained openai` for the published head, or `--aesthetic-model ViT-L-14` for a model of
+its own beside the clip scorer's), loaded through `curation.models.load_clip`, from that model's shared
+embedding stage (`curation.scorers.embedding`); the head's input size must match the model's embedding size. A video's or clip's embedding is the
 re-normalised mean of its keyframe embeddings, as in `clip`.
 
 The head comes from a local file (`ScoreConfig.aesthetic_checkpoint`, `--aesthetic-checkpoint PATH`). Without
@@ -101,9 +102,7 @@ class AestheticScorer(OpenClipScorer):
         return f"{self.clip.model_id}+{self._head_name}" if self.clip else None
 
     def _score(self, samples: list[Sample]) -> list[dict]:
-        emb = self._image_embeddings(torch.cat([s.prepared[self.name] for s in samples]))
-        counts = [s.prepared[self.name].shape[0] for s in samples]
-        means = torch.stack([nn.functional.normalize(f.mean(dim=0), dim=-1) for f in torch.split(emb, counts)])
+        means = self.embedder.sample_embeddings(samples)
         with torch.inference_mode():
             scores = self.head(means).squeeze(-1)
         return [{"aesthetic_score": float(v)} for v in scores]

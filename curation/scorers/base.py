@@ -4,7 +4,8 @@ A scorer has a name, a version and output tables declared from `schemas` (`score
 more, e.g. embeddings). Work is split in two so that heavy decoding runs in DataLoader worker processes:
 
     prepare(sample)      in a worker, on the decoded sample (frames, bytes, caption); cheap CPU work or the
-                         model's input transform; returned by `preparer()` as a small picklable callable
+                         model's input transform; returned by `preparer()` as a small picklable callable and
+                         stored under the scorer's `input_key` (scorers with one key share one run of it)
     score_batch(samples) in the main process, on a batch of prepared samples; the model runs here
 
 `check()` fails fast, before anything loads, when the scorer could not load (a missing model, weights or file);
@@ -30,7 +31,9 @@ class Sample:
     and `index` (position among the unit's scorable rows) place it in its output. `file_bytes` is the stored media size.
     `frames` are decoded RGB images (one for an image, a few keyframes for a video) and `data` the
     stored media bytes; both are dropped once every scorer has prepared, so only `prepared` results travel
-    from worker to main process. `error` is a decode failure reason, `errors` per-scorer prepare failures.
+    from worker to main process. `error` is a decode failure reason, `errors` prepare failures by input key.
+    `embeddings` holds image embeddings by embedder key, computed once in the main process for every scorer
+    of that model (`curation.scorers.embedding`).
     """
 
     sample_id: str
@@ -45,6 +48,7 @@ class Sample:
     error: str | None = None
     prepared: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    embeddings: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def pin_memory(self) -> "Sample":
         """Pin prepared tensors (the DataLoader calls this when `pin_memory=True`)."""
@@ -90,6 +94,12 @@ class Scorer(ABC):
         """A picklable function run on each decoded sample in the decoding workers, or None."""
         return None
 
+    @property
+    def input_key(self) -> str:
+        """Where the preparer's result goes in `sample.prepared` (and its failure in `sample.errors`); the name
+        by default, the embedder's key for scorers that share a model's image forward."""
+        return self.name
+
     def score_batch(self, samples: list[Sample]) -> list[dict]:
         """One row per sample, in order: values for good samples, nulls and an error reason for failed ones."""
         good = [s for s in samples if self.failure(s) is None]
@@ -105,8 +115,18 @@ class Scorer(ABC):
         """Why this scorer cannot score `sample`, or None."""
         if self.needs_frames and sample.error:
             return sample.error
-        return sample.errors.get(self.name)
+        return sample.errors.get(self.input_key)
 
     @abstractmethod
     def _score(self, samples: list[Sample]) -> list[dict]:
         """Value columns for each (good) sample, in order."""
+
+
+def sample_preparers(scorers: list[Scorer]) -> dict[str, tuple[Callable[[Sample], Any], bool]]:
+    """input key -> (preparer, needs_frames) of the scorers that have a preparer; one entry per shared key."""
+    preparers = {}
+    for scorer in scorers:
+        prepare = scorer.preparer()
+        if prepare is not None and scorer.input_key not in preparers:
+            preparers[scorer.input_key] = (prepare, scorer.needs_frames)
+    return preparers

@@ -16,13 +16,14 @@ loop stops when every row has ended. Greedy decoding has no randomness: the same
 precision give the same captions in every run.
 
 One change of cost, not of result: generate projects every position onto the 49,408-token vocabulary at
-every step and keeps the last; here the decoder's final norm passes on only the last position
-(`last_position_only`), so each step projects one position instead of all of them.
+every step and keeps the last; here `next_token_logits` runs the decoder's layers itself and projects only
+the last position. It reads the model and never changes it (no hooks, no swapped tensors), so threads that
+share one model, as Beam's do, can caption at once.
 """
 from abc import ABC, abstractmethod
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from PIL import Image
@@ -131,37 +132,45 @@ def greedy_tokens(model: torch.nn.Module, images: torch.Tensor, max_tokens: int 
         raise ValueError(f"need 1 < min_tokens ({min_tokens}) < max_tokens ({max_tokens}) <= the model's context "
                          f"length ({model.context_length})")
     n, pad = images.shape[0], model.pad_id
-    image_latent, image_embs = model._encode_image(images)
+    _, image_embs = model._encode_image(images)
     out = torch.full((n, 1), START_TOKEN, dtype=torch.long, device=images.device)
     truncated = torch.zeros(n, dtype=torch.bool, device=images.device)
-    with last_position_only(model):
-        while out.shape[1] < max_tokens:
-            active = (out[:, -1] != END_TOKEN) & (out[:, -1] != pad)
-            if not active.any():
-                break
-            logits = model(images[active], out[active], image_latent=image_latent[active],
-                           image_embs=image_embs[active], output_labels=False)["logits"][:, -1]
-            if out.shape[1] < min_tokens:
-                logits[:, END_TOKEN] = float("-inf")
-            chosen = logits.argmax(dim=-1)
-            if out.shape[1] + 1 == max_tokens:  # the last place: the end token, whatever the model chose
-                truncated[active] = chosen != END_TOKEN
-                chosen = torch.full_like(chosen, END_TOKEN)
-            step = torch.full((n,), pad, dtype=torch.long, device=images.device)
-            step[active] = chosen
-            out = torch.cat([out, step[:, None]], dim=1)
+    while out.shape[1] < max_tokens:
+        active = (out[:, -1] != END_TOKEN) & (out[:, -1] != pad)
+        if not active.any():
+            break
+        logits = next_token_logits(model, out[active], image_embs[active])
+        if out.shape[1] < min_tokens:
+            logits[:, END_TOKEN] = float("-inf")
+        chosen = logits.argmax(dim=-1)
+        if out.shape[1] + 1 == max_tokens:  # the last place: the end token, whatever the model chose
+            truncated[active] = chosen != END_TOKEN
+            chosen = torch.full_like(chosen, END_TOKEN)
+        step = torch.full((n,), pad, dtype=torch.long, device=images.device)
+        step[active] = chosen
+        out = torch.cat([out, step[:, None]], dim=1)
     return [_caption_ids(row, pad) for row in out.tolist()], truncated.tolist()
 
 
-@contextmanager
-def last_position_only(model: torch.nn.Module) -> Iterator[None]:
-    """While inside, the CoCa text decoder's final norm passes on only the last position, so the model's
-    `logits` are those of the last position alone (shape (N, 1, vocab)): the same values, one projection."""
-    handle = model.text_decoder.ln_final.register_forward_hook(lambda module, args, output: output[:, -1:])
-    try:
-        yield
-    finally:
-        handle.remove()
+def next_token_logits(model: torch.nn.Module, tokens: torch.Tensor, image_embs: torch.Tensor) -> torch.Tensor:
+    """(N, vocab) logits of the token after `tokens`: `model(images, tokens, image_embs=image_embs,
+    output_labels=False)["logits"][:, -1]`, with only the last position projected onto the vocabulary.
+
+    The steps of open_clip's `MultimodalTransformer.forward` (self-attention under the causal mask, then
+    cross-attention to the image tokens, per layer; the final norm), read from the model without changing it.
+    """
+    _, text_embs = model._encode_text(tokens)
+    decoder = model.text_decoder
+    length = text_embs.shape[1]
+    if not decoder.batch_first:
+        image_embs, text_embs = image_embs.permute(1, 0, 2), text_embs.permute(1, 0, 2)
+    for resblock, cross_attn in zip(decoder.resblocks, decoder.cross_attn):
+        text_embs = resblock(text_embs, attn_mask=decoder.attn_mask[:length, :length])
+        text_embs = cross_attn(text_embs, k_x=image_embs, v_x=image_embs)
+    if not decoder.batch_first:
+        text_embs = text_embs.permute(1, 0, 2)
+    last = decoder.ln_final(text_embs)[:, -1:]
+    return (last if decoder.text_projection is None else last @ decoder.text_projection)[:, 0]
 
 
 def _caption_ids(row: list[int], pad: int) -> list[int]:

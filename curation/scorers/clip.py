@@ -1,29 +1,27 @@
 """`clip`: image-caption cosine similarity and L2-normalised embeddings from an open_clip model.
 
-The model's eval transform runs in the decode workers; encoding runs in the main process under
-`torch.inference_mode` and, on CUDA, autocast (fp16 by default). An image has one frame; a video or clip has
-a few keyframes: `clip_score` is the mean of the keyframe cosines and `clip_score_min` the smallest, and its
-image embedding is the re-normalised mean of the keyframe embeddings. Embeddings are written as float16 to
-`embeddings/<model-slug>/`; the model and weights in use are `model_id` (PLACEHOLDER for random weights).
+The image side is the model's shared embedding stage (`curation.scorers.embedding`: the eval transform in the
+decode workers, one `encode_image` per sample for every scorer of the model); captions are encoded here, in
+the main process under `torch.inference_mode` and, on CUDA, autocast (fp16 by default). An image has one
+frame; a video or clip has a few keyframes: `clip_score` is the mean of the keyframe cosines and
+`clip_score_min` the smallest, and its image embedding is the re-normalised mean of the keyframe embeddings.
+Embeddings are written as float16 to `embeddings/<model-slug>/`; the model and weights in use are `model_id`
+(PLACEHOLDER for random weights).
+
+Text encoding never changes the shared model: `encode_text_trimmed` runs the text tower on slices of its
+tensors passed as arguments, so threads sharing one model (Beam) can encode at once.
 """
 import re
-from contextlib import contextmanager, nullcontext
-from functools import partial
-from typing import Iterator
 
 import numpy as np
 import torch
 
-from curation.models import ClipModelSpec, LoadedClip, autocast_dtype, check_clip_spec, load_clip
+from curation.models import ClipModelSpec, LoadedClip
 from curation.scorers.base import Output, Sample, Scorer
+from curation.scorers.embedding import ImageEmbedder, image_embedder, mean_embedding
 from schemas import embedding_schema
 
 TEXT_CHUNK = 32  # captions encoded together; sorted by length so each chunk is cut to a similar length
-
-
-def frames_to_tensor(sample: Sample, transform) -> torch.Tensor:
-    """The model's eval transform over a sample's frames: a (n_frames, 3, H, W) float tensor."""
-    return torch.stack([transform(frame) for frame in sample.frames])
 
 
 def model_slug(model_id: str) -> str:
@@ -31,38 +29,45 @@ def model_slug(model_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model_id.replace("/", "__"))
 
 
-@contextmanager
-def trimmed_text_context(model: torch.nn.Module, tokens: torch.Tensor) -> Iterator[torch.Tensor]:
-    """Yield `tokens` cut after the batch's last end-of-text token, with the model's text context cut to match.
-
-    For open_clip's `CLIP` with a causal text mask and argmax (end-of-text) pooling, positions after the
-    end-of-text token cannot change its output, so the embeddings are the same while a short caption costs a
-    fraction of the 77-token context. Other models get the tokens unchanged.
-    """
+def trimmable(model: torch.nn.Module) -> bool:
+    """True for open_clip's `CLIP` with a causal text mask and argmax (end-of-text) pooling: positions after
+    the end-of-text token cannot change its output, so the context may be cut after it."""
     import open_clip
 
-    trimmable = (
-        isinstance(model, open_clip.CLIP) and getattr(model, "text_pool_type", None) == "argmax"
-        and model.attn_mask is not None and getattr(model, "cls_emb", None) is None
-    )
-    if not trimmable:
-        yield tokens
-        return
+    return (isinstance(model, open_clip.CLIP) and getattr(model, "text_pool_type", None) == "argmax"
+            and model.attn_mask is not None and getattr(model, "cls_emb", None) is None)
+
+
+def encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """`model.encode_text(tokens)` with the context cut after the batch's last end-of-text token; `tokens` on
+    the CPU (cut there, then moved to the model's device).
+
+    The same operations as open_clip's `CLIP.encode_text`, on the first `length` positions of the tokens,
+    the positional embedding and the causal mask, so a short caption costs a fraction of the 77-token
+    context. Nothing of the model is changed. Models that cannot be trimmed get `model.encode_text`.
+    """
+    from open_clip.transformer import text_global_pool
+
+    device = next(model.parameters()).device
+    if not trimmable(model):
+        return model.encode_text(tokens.to(device, non_blocking=True))
     length = int(tokens.argmax(dim=-1).max()) + 1
-    positional, mask = model.positional_embedding, model.attn_mask
-    model.positional_embedding = torch.nn.Parameter(positional[:length], requires_grad=False)
-    model.attn_mask = mask[:length, :length]
-    try:
-        yield tokens[:, :length]
-    finally:
-        model.positional_embedding, model.attn_mask = positional, mask
+    tokens = tokens[:, :length].to(device, non_blocking=True)
+    cast_dtype = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast_dtype) + model.positional_embedding[:length].to(cast_dtype)
+    x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:length, :length]))
+    x = text_global_pool(x, tokens, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
+    if model.text_projection is None:
+        return x
+    return model.text_projection(x) if isinstance(model.text_projection, torch.nn.Linear) else x @ model.text_projection
 
 
 class OpenClipScorer(Scorer):
-    """Base of the scorers that run an open_clip model on keyframes (clip, zeroshot, aesthetic).
+    """Base of the scorers that read a CLIP model's image embeddings (clip, zeroshot, aesthetic).
 
-    `load()` gets the model once (shared per spec by `load_clip`) with the autocast dtype its precision gives
-    on the model's device, then calls `_loaded()`; frames go through the model's eval transform in the workers.
+    The scorer holds its model's shared `ImageEmbedder` (`embedder`): its preparer and its `input_key` are
+    the embedder's, so the transform and the image forward run once per sample for all of them. `load()`
+    loads the model once, then calls `_loaded()`.
     """
 
     needs_frames = True
@@ -70,18 +75,16 @@ class OpenClipScorer(Scorer):
     def __init__(self, spec: ClipModelSpec = ClipModelSpec(), precision: str = "auto"):
         self.spec = spec
         self.precision = precision
+        self.embedder: ImageEmbedder = image_embedder(spec, precision)
         self.clip: LoadedClip | None = None
-        self._dtype: torch.dtype | None = None
 
     def check(self) -> None:
-        check_clip_spec(self.spec)
+        self.embedder.check()
 
     def load(self) -> None:
         """Load the model once (raises GristmillError for a bad device, model or missing weights)."""
         if self.clip is None:
-            clip = load_clip(self.spec)
-            self._dtype = autocast_dtype(self.precision, clip.device)
-            self.clip = clip
+            self.clip = self.embedder.load()
             try:
                 self._loaded()
             except BaseException:
@@ -95,9 +98,13 @@ class OpenClipScorer(Scorer):
     def model_id(self) -> str | None:
         return self.clip.model_id if self.clip else None
 
+    @property
+    def input_key(self) -> str:
+        return self.embedder.key
+
     def preparer(self):
         self._require_loaded()
-        return partial(frames_to_tensor, transform=self.clip.preprocess)
+        return self.embedder.preparer()
 
     def _require_loaded(self) -> None:
         if self.clip is None:
@@ -105,13 +112,7 @@ class OpenClipScorer(Scorer):
 
     def _autocast(self):
         """The autocast context of the scorer's precision on the model's device (none for fp32)."""
-        return torch.autocast(self.clip.device.type, dtype=self._dtype) if self._dtype else nullcontext()
-
-    def _image_embeddings(self, images: torch.Tensor) -> torch.Tensor:
-        """L2-normalised float32 CPU embeddings of preprocessed images (N, 3, H, W)."""
-        with torch.inference_mode(), self._autocast():
-            emb = self.clip.model.encode_image(images.to(self.clip.device, non_blocking=True)).float()
-        return torch.nn.functional.normalize(emb, dim=-1).cpu()
+        return self.embedder.autocast()
 
 
 class ClipScorer(OpenClipScorer):
@@ -126,19 +127,16 @@ class ClipScorer(OpenClipScorer):
         return super().outputs() + [Output(folder, embedding_schema(self.clip.embed_dim), keep_failed=False)]
 
     def _score(self, samples: list[Sample]) -> list[dict]:
-        image_emb, text_emb = self.encode(
-            torch.cat([s.prepared[self.name] for s in samples]), [s.caption or "" for s in samples]
-        )
-        counts = [s.prepared[self.name].shape[0] for s in samples]
+        frame_emb = self.embedder.frame_embeddings(samples)
+        text_emb = self.encode_captions([s.caption or "" for s in samples])
         rows = []
-        for i, frames in enumerate(torch.split(image_emb, counts)):
+        for i, frames in enumerate(frame_emb):
             cosines = frames @ text_emb[i]
-            mean_emb = torch.nn.functional.normalize(frames.mean(dim=0), dim=-1)
             rows.append(
                 {
                     "clip_score": float(cosines.mean()),
                     "clip_score_min": float(cosines.min()),
-                    "image_embedding": mean_emb.numpy().astype(np.float16),
+                    "image_embedding": mean_embedding(frames).numpy().astype(np.float16),
                     "text_embedding": text_emb[i].numpy().astype(np.float16),
                 }
             )
@@ -147,15 +145,17 @@ class ClipScorer(OpenClipScorer):
     def encode(self, images: torch.Tensor, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """L2-normalised float32 CPU embeddings of preprocessed images (N, 3, H, W) and of captions."""
         self._require_loaded()
+        return self.embedder.encode_images(images), self.encode_captions(captions)
+
+    def encode_captions(self, captions: list[str]) -> torch.Tensor:
+        """L2-normalised float32 CPU embeddings of captions, in order (thread-safe)."""
+        self._require_loaded()
         with torch.inference_mode(), self._autocast():
             text = self._encode_text(self.clip.tokenizer(captions))
-        return self._image_embeddings(images), torch.nn.functional.normalize(text, dim=-1).cpu()
+        return torch.nn.functional.normalize(text, dim=-1).cpu()
 
     def _encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """Text features in input order, encoded in chunks of similar length, each cut to its longest caption."""
         order = torch.argsort(tokens.argmax(dim=-1))  # the end-of-text token has the largest id
-        chunks = []
-        for chunk in order.split(TEXT_CHUNK):
-            with trimmed_text_context(self.clip.model, tokens[chunk]) as trimmed:
-                chunks.append(self.clip.model.encode_text(trimmed.to(self.clip.device, non_blocking=True)).float())
+        chunks = [encode_text_trimmed(self.clip.model, tokens[chunk]).float() for chunk in order.split(TEXT_CHUNK)]
         return torch.cat(chunks)[torch.argsort(order)]

@@ -17,10 +17,12 @@ if TYPE_CHECKING:
 
 DEFAULT_CAPTION_MODEL = "coca_ViT-L-14"
 DEFAULT_CAPTION_PRETRAINED = "mscoco_finetuned_laion2b_s13b_b90k"
+AESTHETIC_CLIP_MODEL = "ViT-L-14"  # the CLIP model under the published aesthetic head,
+AESTHETIC_CLIP_PRETRAINED = "openai"  # and its weights
 
 # The models of a job that may be allowed random weights, one by one (`--allow-random-weights NAME,...`).
 RANDOM_WEIGHT_MODELS = {
-    "clip": "the CLIP model of the clip and zeroshot scorers and under the aesthetic head",
+    "clip": "the CLIP models of the clip and zeroshot scorers and under the aesthetic head (its own one too)",
     "aesthetic": "the aesthetic scorer's head (the MLP on CLIP embeddings)",
     "caption": "the caption scorer's CoCa model",
 }
@@ -44,7 +46,8 @@ def random_weight_models(value: bool | str | Iterable[str] | None) -> tuple[str,
 
 class ScorerOptions(BaseModel):
     """Settings of single scorers: `zeroshot_prompts` (label -> (yes, no) prompts; None = the defaults),
-    `aesthetic_checkpoint` (path of the LAION aesthetic head), the caption scorer's CoCa model:
+    `aesthetic_checkpoint` (path of the LAION aesthetic head), the CLIP model under that head:
+    `aesthetic_model` with `aesthetic_pretrained` (None = the job's model and weights), the caption scorer's CoCa model:
     `caption_model` with `caption_pretrained` (a pretrained tag or a local checkpoint path; None = no weights),
     and `random_weights`, the models of RANDOM_WEIGHT_MODELS besides "clip" that may run with random weights
     ("clip" itself travels in the CLIP model's spec)."""
@@ -52,6 +55,8 @@ class ScorerOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     zeroshot_prompts: dict[str, list[str]] | None = None  # checked by the zeroshot scorer
     aesthetic_checkpoint: str | None = None
+    aesthetic_model: str | None = None
+    aesthetic_pretrained: str | None = None
     caption_model: str = DEFAULT_CAPTION_MODEL
     caption_pretrained: str | None = DEFAULT_CAPTION_PRETRAINED
     random_weights: tuple[str, ...] = ()
@@ -90,7 +95,8 @@ def _zeroshot(model: ClipModelSpec, precision: str, options: ScorerOptions) -> S
 def _aesthetic(model: ClipModelSpec, precision: str, options: ScorerOptions) -> Scorer:
     from curation.scorers.aesthetic import AestheticScorer
 
-    return AestheticScorer(model, precision, options.aesthetic_checkpoint, "aesthetic" in options.random_weights)
+    return AestheticScorer(aesthetic_spec(model, options), precision, options.aesthetic_checkpoint,
+                           "aesthetic" in options.random_weights)
 
 
 def _caption(model: ClipModelSpec, precision: str, options: ScorerOptions) -> Scorer:
@@ -110,6 +116,14 @@ FACTORIES: dict[str, Callable[[ClipModelSpec, str, ScorerOptions], Scorer]] = {
     "aesthetic": _aesthetic,
     "caption": _caption,
 }
+
+
+def aesthetic_spec(model: ClipModelSpec, options: ScorerOptions) -> ClipModelSpec:
+    """The CLIP model under the aesthetic head: `model`, or the options' `aesthetic_model` with
+    `aesthetic_pretrained` on `model`'s device (random weights as for `model`: the "clip" name)."""
+    if options.aesthetic_model is None:
+        return model
+    return model.model_copy(update={"model": options.aesthetic_model, "pretrained": options.aesthetic_pretrained})
 
 
 def caption_spec(model: ClipModelSpec, options: ScorerOptions) -> ClipModelSpec:

@@ -3,8 +3,9 @@
 Each label has a pair of prompts (yes, no). Its probability is the softmax, at the model's own logit scale,
 of the image's cosine with the two prompt embeddings: p = exp(s*cos_yes) / (exp(s*cos_yes) + exp(s*cos_no)).
 The model loads through `curation.models.load_clip` (same weights policy as `clip`; PLACEHOLDER for random
-weights) and the clip scorer's precision rules. A video's or clip's image embedding is the re-normalised mean
-of its keyframe embeddings, as in `clip`.
+weights) and the clip scorer's precision rules. The image embeddings come from the model's shared embedding
+stage (`curation.scorers.embedding`: one image forward per sample for clip, zeroshot and aesthetic); a video's
+or clip's image embedding is the re-normalised mean of its keyframe embeddings, as in `clip`.
 
 The prompt set is configurable (`ScoreConfig.zeroshot_prompts`, `--zeroshot-prompts FILE.json`) and is
 stored with every row: the `prompts` column holds it as JSON, and `model_id` ends in `#prompts-<sha256[:12]>`,
@@ -73,11 +74,8 @@ class ZeroShotScorer(OpenClipScorer):
         return f"{self.clip.model_id}#prompts-{hashlib.sha256(self.prompts_json.encode()).hexdigest()[:12]}"
 
     def _score(self, samples: list[Sample]) -> list[dict]:
-        emb = self._image_embeddings(torch.cat([s.prepared[self.name] for s in samples]))
         scale = float(self.clip.model.logit_scale.detach().exp())
-        counts = [s.prepared[self.name].shape[0] for s in samples]
-        means = torch.stack([torch.nn.functional.normalize(f.mean(dim=0), dim=-1) for f in torch.split(emb, counts)])
-        probs = label_probabilities(means, self._prompt_emb, scale)
+        probs = label_probabilities(self.embedder.sample_embeddings(samples), self._prompt_emb, scale)
         return [dict({f"p_{label}": float(probs[i, j]) for j, label in enumerate(self.prompts)},
                      prompts=self.prompts_json) for i in range(len(samples))]
 

@@ -14,8 +14,8 @@ from rich.table import Table
 
 from curation.errors import GristmillError
 from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, PRECISIONS
-from curation.scorers.registry import (DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, RANDOM_WEIGHT_MODELS,
-                                       available_scorers)
+from curation.scorers.registry import (AESTHETIC_CLIP_MODEL, AESTHETIC_CLIP_PRETRAINED, DEFAULT_CAPTION_MODEL,
+                                       DEFAULT_CAPTION_PRETRAINED, RANDOM_WEIGHT_MODELS, available_scorers)
 from curation.workspace import Workspace
 from gristmill.console import console, warn_placeholders
 
@@ -52,7 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: the built-in pairs)")
     parser.add_argument("--aesthetic-checkpoint", default=None, metavar="PATH",
                         help="LAION aesthetic predictor head (sac+logos+ava1-l14-linearMSE.pth) for the aesthetic "
-                             "scorer; use with --model ViT-L-14 --pretrained openai")
+                             "scorer; use with --model ViT-L-14 --pretrained openai, or --aesthetic-model")
+    parser.add_argument("--aesthetic-model", default=None,
+                        help="open_clip model under the aesthetic head when it is not --model (e.g. ViT-L-14 beside "
+                             "a ViT-B-32 clip scorer; each model's image forward runs once per sample)")
+    parser.add_argument("--aesthetic-pretrained", default=None,
+                        help=f"its pretrained tag or a local checkpoint path (default: {AESTHETIC_CLIP_PRETRAINED} "
+                             f"for {AESTHETIC_CLIP_MODEL}, none for other models)")
     parser.add_argument("--caption-model", default=DEFAULT_CAPTION_MODEL,
                         help="open_clip CoCa model of the caption scorer (default: %(default)s)")
     parser.add_argument("--caption-pretrained", default=None,
@@ -73,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision, batch_size=args.batch_size, num_workers=args.num_workers,
         rank=args.rank, world_size=args.world_size, force=args.force,
         zeroshot_prompts=_zeroshot_prompts(args.zeroshot_prompts), aesthetic_checkpoint=args.aesthetic_checkpoint,
+        aesthetic_model=args.aesthetic_model, aesthetic_pretrained=_aesthetic_weights(args),
         caption_model=args.caption_model,
         caption_pretrained=_default_weights(args.caption_pretrained, args.caption_model, DEFAULT_CAPTION_MODEL,
                                             DEFAULT_CAPTION_PRETRAINED),
@@ -92,6 +99,17 @@ def _default_weights(given: str | None, model: str, default_model: str, default_
     if given is not None:
         return given
     return default_weights if model == default_model else None
+
+
+def _aesthetic_weights(args: argparse.Namespace) -> str | None:
+    """The weights of the aesthetic scorer's own CLIP model (None without --aesthetic-model)."""
+    if args.aesthetic_model is None:
+        if args.aesthetic_pretrained is not None:
+            raise GristmillError("--aesthetic-pretrained needs --aesthetic-model (without it the aesthetic scorer "
+                                 "reads --model and --pretrained)")
+        return None
+    return _default_weights(args.aesthetic_pretrained, args.aesthetic_model, AESTHETIC_CLIP_MODEL,
+                            AESTHETIC_CLIP_PRETRAINED)
 
 
 def _zeroshot_prompts(path: str | None) -> dict | None:

@@ -41,3 +41,21 @@ def tiny_checkpoint(tiny_model, tmp_path_factory):
     torch.manual_seed(1234)
     model = open_clip.create_model(tiny_model)
     return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny.pt")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_b(tmp_path_factory) -> str:
+    """A second tiny ViT config (48-dim embeddings, 3 layers): another CLIP model in the same job."""
+    from curation.models import TINY_CONFIG
+
+    config = dict(TINY_CONFIG, embed_dim=48, vision_cfg=dict(TINY_CONFIG["vision_cfg"], layers=3))
+    return register_tiny_config(tmp_path_factory.mktemp("model-b-configs"), "gristmill-tiny-vit-b", config)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint_b(tiny_model_b, tmp_path_factory):
+    """A checkpoint of the second tiny model, written by the test itself."""
+    import open_clip
+
+    torch.manual_seed(4321)
+    return save_checkpoint(open_clip.create_model(tiny_model_b), tmp_path_factory.mktemp("ckpt-b") / "tiny-b.pt")
