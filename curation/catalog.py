@@ -9,7 +9,7 @@ Views (stable names; README "Catalog" lists every column):
     embeddings_all  image/text embeddings of every model (embeddings/<model>/*.parquet), with model_id
     decisions    the current curation decisions (the file named in decisions/CURRENT)
     reviews      the human review event log: compacted reviews/*.parquet plus the live journals
-    review_state the current review state of every reviewed sample (curation.reviews.REVIEW_STATE_SQL)
+    review_state the current review state of every reviewed sample (curation.review_views: kept incrementally)
     label_proposals  label proposals of every field and source (labels/proposals/*.parquet, curation.labels)
 A view whose files do not exist yet is empty, with its full set of columns, never missing. Every view that is
 not in NON_SCORE_VIEWS is a scorer's (`Catalog.score_views`).
@@ -21,9 +21,9 @@ import duckdb
 import pyarrow as pa
 
 from curation.errors import GristmillError
-from curation.reviews import REVIEW_STATE_SQL, compacted_files, read_journals, reviews_sql
+from curation.review_views import ReviewViews
 from curation.sample_sources import SOURCES
-from curation.sql import empty_select, files_select, glob_select, quote_identifier, quote_literal
+from curation.sql import empty_select, glob_select, quote_identifier, quote_literal
 from curation.workspace import CONFIG_NAME, Workspace
 from schemas import (CLIPS, DECISIONS, LABEL_PROPOSALS, REVIEW_EVENTS, SAMPLES_VIEW, SCORERS, embedding_schema,
                      score_schema)
@@ -91,20 +91,14 @@ class Catalog:
         self.refresh_reviews()
 
     def refresh_reviews(self) -> None:
-        """(Re)create `reviews` and `review_state` from the review log as it is now (journals read first).
+        """Bring `reviews` and `review_state` up to date with the review log, reading only what changed since
+        the previous refresh (curation.review_views); the first one reads the whole log.
 
         Lines the journals' readers skipped (torn by a crash, corrupt) are listed in `review_problems`.
         """
-        journal = read_journals(self.workspace)
-        self.review_problems = journal.problems
-        files = compacted_files(self.workspace)
-        compacted = files_select(files) if files else empty_select(REVIEW_EVENTS)
-        self.con.execute("CREATE SCHEMA IF NOT EXISTS review_log")
-        self.con.register("_review_journal", journal.table)
-        self.con.execute("CREATE OR REPLACE TABLE review_log.journal AS SELECT * FROM _review_journal")
-        self.con.unregister("_review_journal")
-        self.con.execute(f"CREATE OR REPLACE VIEW reviews AS {reviews_sql(compacted, 'review_log.journal')}")
-        self.con.execute(f"CREATE OR REPLACE VIEW review_state AS {REVIEW_STATE_SQL}")
+        if getattr(self, "review_views", None) is None:
+            self.review_views = ReviewViews(self.workspace, self.con)
+        self.review_problems = self.review_views.refresh()
 
     def score_views(self) -> dict[str, list[tuple[str, str]]]:
         """Each scorer view's (column, DuckDB type) pairs, by view name (every view but NON_SCORE_VIEWS)."""

@@ -17,12 +17,16 @@ that session cuts it off first. Readers read journals before they list Parquet f
 event_ids, so a compaction running at the same time makes them see every event exactly once.
 
 Events are ordered by (ts, session, seq). The current state of a sample (`review_state` in the catalog)
-ignores undone events and takes the latest decision, the latest caption edit, the latest action per tag
-and per label field.
+ignores undone events and takes the latest caption edit, the latest action per tag and per label field,
+and the decision by the conflict rule: an admin's decision outranks a reviewer's, and among decisions of
+one rank the latest by event time wins. A sample whose reviewers' latest decisions differ is
+`conflicting` (the app's Conflicts queue) until an admin's decision, the latest of all, settles it. An event's `ts` is when the reviewer acted: now for the app,
+the time FiftyOne last modified the sample for an edit synced from FiftyOne (labeling_ui.fiftyone_bridge).
 """
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -31,7 +35,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -55,9 +59,11 @@ JOURNAL = "journal"
 CONFIG_NAME = "config.yaml"
 ACTIONS = ("accept", "reject", "edit_caption", "tag_add", "tag_remove", "label", "undo")
 DECISIONS = ("accept", "reject")
+ROLES = ("reviewer", "admin")
 ORDER = ("ts", "session", "seq")
 _SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _LOCK_WAIT_S = 5.0
+POSITIONS_KEY = "gristmill.journal_positions"  # compacted file metadata: how far each journal was read
 COMPACT_ROW_GROUP = 8192  # compacted files are sorted by sample_id: a lookup of a few samples skips most groups
 DEFAULT_REJECT_REASONS = (
     "caption_mismatch",
@@ -127,14 +133,20 @@ class ReviewLog:
     """One reviewer's writer session over a workspace's review log.
 
     Every method that records an action returns the event (a dict of REVIEW_EVENTS columns, `ts` as µs)
-    once it is on disk. `session` defaults to a fresh id; passing an existing one continues it.
+    once it is on disk. `session` defaults to a fresh id; passing an existing one continues it. `role`
+    (reviewer or admin, None when nobody signed in) is recorded in every event: it ranks decisions. Actions
+    take `at_us`, when the reviewer acted if not now (an edit made in FiftyOne); `ts` never decreases within
+    a session, so record such actions oldest first.
     """
 
-    def __init__(self, workspace: Workspace | str | Path, reviewer: str, session: str | None = None):
+    def __init__(self, workspace: Workspace | str | Path, reviewer: str, session: str | None = None,
+                 role: str | None = None):
         self.workspace = workspace if isinstance(workspace, Workspace) else Workspace.open(Path(workspace))
         if not reviewer or not reviewer.strip():
             raise ReviewError("a reviewer id is required")
-        self.reviewer = reviewer
+        if role is not None and role not in ROLES:
+            raise ReviewError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        self.reviewer, self.role = reviewer, role
         self.session = session or new_session(reviewer)
         self._resumed = session is not None  # a given session may have events already: continue its seq
         if not _SESSION_RE.match(self.session):
@@ -148,46 +160,46 @@ class ReviewLog:
         self._written: dict[str, dict] = {}
 
     # -- actions -------------------------------------------------------------------------------------
-    def accept(self, sample_id: str) -> dict:
+    def accept(self, sample_id: str, at_us: int | None = None) -> dict:
         """Record that the sample belongs in the corpus."""
-        return self._append(sample_id, "accept")
+        return self._append(sample_id, "accept", at_us)
 
-    def reject(self, sample_id: str, reason: str) -> dict:
+    def reject(self, sample_id: str, reason: str, at_us: int | None = None) -> dict:
         """Record that the sample does not belong in the corpus, for one of the configured reasons."""
         if reason not in self.config.reject_reasons:
             raise ReviewError(f"unknown reject reason {reason!r}; configured: {', '.join(self.config.reject_reasons)}")
-        return self._append(sample_id, "reject", reason=reason)
+        return self._append(sample_id, "reject", at_us, reason=reason)
 
-    def edit_caption(self, sample_id: str, new: str, old: str | None) -> dict:
+    def edit_caption(self, sample_id: str, new: str, old: str | None, at_us: int | None = None) -> dict:
         """Record a caption fix: `old` is the caption the reviewer saw, `new` the replacement."""
         if not isinstance(new, str) or not new.strip():
             raise ReviewError("a caption edit needs a non-empty new caption")
         if new == old:
             raise ReviewError("the new caption is the same as the old one")
-        return self._append(sample_id, "edit_caption", old_caption=old, new_caption=new)
+        return self._append(sample_id, "edit_caption", at_us, old_caption=old, new_caption=new)
 
-    def tag(self, sample_id: str, tag: str) -> dict:
+    def tag(self, sample_id: str, tag: str, at_us: int | None = None) -> dict:
         """Add a tag to the sample."""
-        return self._append(sample_id, "tag_add", tag=_clean_tag(tag))
+        return self._append(sample_id, "tag_add", at_us, tag=_clean_tag(tag))
 
-    def untag(self, sample_id: str, tag: str) -> dict:
+    def untag(self, sample_id: str, tag: str, at_us: int | None = None) -> dict:
         """Remove a tag from the sample."""
-        return self._append(sample_id, "tag_remove", tag=_clean_tag(tag))
+        return self._append(sample_id, "tag_remove", at_us, tag=_clean_tag(tag))
 
     def label(self, sample_id: str, field_name: str, value: str | None) -> dict:
         """Set (or clear, with None) a label field of the sample."""
         if not field_name or not field_name.strip():
             raise ReviewError("a label fix needs a field name")
-        return self._append(sample_id, "label", label_field=field_name.strip(), label_value=value)
+        return self._append(sample_id, "label", None, label_field=field_name.strip(), label_value=value)
 
-    def undo(self, event_id: str) -> dict:
-        """Cancel an earlier event (of any reviewer); undo events themselves cannot be undone."""
+    def undo(self, event_id: str, at_us: int | None = None) -> dict:
+        """Cancel (retract) an earlier event of any reviewer; undo events themselves cannot be undone."""
         target = self._written.get(event_id) or _find_event(self.workspace, event_id)
         if target is None:
             raise ReviewError(f"no review event {event_id!r} to undo")
         if target["action"] == "undo":
             raise ReviewError(f"event {event_id} is an undo; record the action again instead of undoing an undo")
-        return self._append(target["sample_id"], "undo", undo_of=event_id)
+        return self._append(target["sample_id"], "undo", at_us, undo_of=event_id)
 
     # -- reading and maintenance ---------------------------------------------------------------------
     def events(self) -> pa.Table:
@@ -209,15 +221,15 @@ class ReviewLog:
                 self._fd = None
 
     # -- internals -----------------------------------------------------------------------------------
-    def _append(self, sample_id: str, action: str, **fields) -> dict:
+    def _append(self, sample_id: str, action: str, at_us: int | None, **fields) -> dict:
         if not isinstance(sample_id, str) or not sample_id:
             raise ReviewError("a review event needs a sample_id")
         with self._lock:
             fd = self._fd if self._fd is not None else self._open()
-            ts = max(now_us(), self._last_ts)
+            ts = max(now_us() if at_us is None else min(int(at_us), now_us()), self._last_ts)
             event = {name: None for name in REVIEW_EVENTS.names}
             event.update(fields, event_id=uuid.uuid4().hex, sample_id=sample_id, action=action,
-                         reviewer=self.reviewer, session=self.session, ts=ts, seq=self._seq)
+                         reviewer=self.reviewer, session=self.session, ts=ts, seq=self._seq, role=self.role)
             data = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
             end = os.fstat(fd).st_size
             try:
@@ -294,13 +306,22 @@ def parse_journal(path: Path) -> tuple[list[dict], list[str]]:
         content = path.read_bytes()
     except FileNotFoundError:  # compacted and deleted since it was listed: its events are in Parquet now
         return [], []
-    lines = content.split(b"\n")
-    problems = []
-    if lines[-1]:
-        problems.append(f"{path}: ignored an incomplete last line ({len(lines[-1])} bytes): "
-                        "a crashed write (never acknowledged) or one in progress")
-    events = []
-    for number, line in enumerate(lines[:-1], 1):
+    complete = content.rfind(b"\n") + 1
+    events, problems = _parse_lines(content[:complete], path, 1)
+    if complete < len(content):
+        problems.append(_torn(path, len(content) - complete))
+    return events, problems
+
+
+def _torn(path: Path, n_bytes: int) -> str:
+    return (f"{path}: ignored an incomplete last line ({n_bytes} bytes): "
+            "a crashed write (never acknowledged) or one in progress")
+
+
+def _parse_lines(content: bytes, path: Path, first_number: int) -> tuple[list[dict], list[str]]:
+    """Events of `content` (complete lines, ending with a newline) numbered from `first_number`, and problems."""
+    events, problems = [], []
+    for number, line in enumerate(content.split(b"\n")[:-1], first_number):
         try:
             event = json.loads(line)
             missing = [f.name for f in REVIEW_EVENTS if not f.nullable and event.get(f.name) is None]
@@ -311,6 +332,93 @@ def parse_journal(path: Path) -> tuple[list[dict], list[str]]:
             continue
         events.append(event)
     return events, problems
+
+
+@dataclass(frozen=True)
+class JournalPosition:
+    """How far a journal file was read: its identity (`journal_identity`), the byte offset after its last
+    complete line read, and how many lines that is."""
+
+    identity: str
+    offset: int
+    lines: int
+
+
+def journal_identity(fd: int) -> str:
+    """Which file an open journal is: its inode and a digest of its first line (inode numbers are reused
+    once a file is deleted, and a resumed session's new journal has a new first event)."""
+    head = os.pread(fd, 4096, 0)
+    first = head[: head.find(b"\n") + 1]
+    return f"{os.fstat(fd).st_ino}:{hashlib.blake2b(first, digest_size=8).hexdigest()}"
+
+
+@dataclass
+class JournalRead:
+    """What `read_from` read of one journal: complete events, corrupt lines skipped, a torn last line left
+    for later (or None), the new position, whether it had to start again from the beginning (the events may
+    have been read before) and the bytes read."""
+
+    events: list[dict]
+    corrupt: list[str]
+    torn: str | None
+    position: JournalPosition
+    restarted: bool
+    bytes_read: int
+
+
+def read_from(fd: int, path: Path, since: JournalPosition | None) -> JournalRead:
+    """The complete events of an open journal after `since` (None: from the start).
+
+    A torn last line is left to be read later. `since` is dropped, and the file read from the start, when
+    it is another file now or no longer ends a line at its offset (it shrank).
+    """
+    identity, size = journal_identity(fd), os.fstat(fd).st_size
+    restarted = since is not None and (since.identity != identity or since.offset > size
+                                       or (since.offset > 0 and os.pread(fd, 1, since.offset - 1) != b"\n"))
+    start, lines = (since.offset, since.lines) if since and not restarted else (0, 0)
+    data = os.pread(fd, size - start, start)
+    complete = data.rfind(b"\n") + 1
+    events, corrupt = _parse_lines(data[:complete], path, lines + 1)
+    torn = _torn(path, len(data) - complete) if complete < len(data) else None
+    position = JournalPosition(identity, start + complete, lines + data.count(b"\n", 0, complete))
+    return JournalRead(events, corrupt, torn, position, restarted, len(data))
+
+
+class JournalTail:
+    """Reads a workspace's journals incrementally: each `read` returns only the complete events appended
+    since the previous one (a torn last line is read once complete; never lost).
+
+    `bytes_read` counts every journal byte read. A file read again from the start (see `read_from`) gives
+    its events again: consumers dedupe by event_id, as the catalog's `reviews` view does.
+    """
+
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+        self.bytes_read = 0
+        self.positions: dict[str, JournalPosition] = {}
+        self._corrupt: list[str] = []
+
+    def read(self) -> EventRead:
+        """New complete events of every journal, and the problems seen (corrupt lines so far, torn tails now)."""
+        events, torn, present = [], [], set()
+        for path in journal_files(self.workspace):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:  # compacted and deleted since listed: its events are in Parquet
+                continue
+            try:
+                read = read_from(fd, path, self.positions.get(path.name))
+            finally:
+                os.close(fd)
+            self.positions[path.name] = read.position
+            self.bytes_read += read.bytes_read
+            present.add(path.name)
+            events += read.events
+            torn += [read.torn] if read.torn else []
+            self._corrupt += read.corrupt
+        for gone in set(self.positions) - present:
+            del self.positions[gone]
+        return EventRead(events_table(events), self._corrupt + torn)
 
 
 def events_table(events: list[dict]) -> pa.Table:
@@ -365,6 +473,7 @@ class CompactReport:
     journals_removed: list[Path]
     journals_live: list[Path]
     problems: list[str]
+    bytes_read: int  # journal bytes read: only what was appended since the previous compaction
 
 
 @contextmanager
@@ -381,7 +490,10 @@ def _exclusive(path: Path) -> Iterator[None]:
 def compact(workspace: Workspace) -> CompactReport:
     """Move journal events into a new immutable `reviews/NNNNN.parquet`, then delete dead journals.
 
-    Idempotent by event_id: events already compacted are skipped, so a crash at any point loses and
+    Incremental: each compacted file records in its metadata how far it read every journal (POSITIONS_KEY),
+    and the next compaction reads only what was appended since. Where that record is missing (a log an older
+    gristmill compacted) or a journal is not the file it was (`read_from`), events already compacted are
+    skipped by event_id. A file and its positions are committed together, so a crash at any point loses and
     duplicates nothing. Journals of live writers are compacted but kept (their writers go on appending).
     """
     with _exclusive(workspace.path(REVIEWS, ".compact.lock")):
@@ -397,11 +509,13 @@ def compact(workspace: Workspace) -> CompactReport:
                 continue
             dead.append((path, fd))  # held locked until deleted, so no writer can resume it meanwhile
         try:
-            fresh, problems = _uncompacted(workspace)
+            fresh, positions, problems, bytes_read = _uncompacted(workspace)
             parquet = None
             if fresh.num_rows:
                 parquet = workspace.path(REVIEWS, f"{_next_index(workspace):05d}.parquet")
                 by_sample = fresh.sort_by([("sample_id", "ascending")] + [(c, "ascending") for c in ORDER])
+                saved = json.dumps({name: asdict(p) for name, p in positions.items()}, sort_keys=True)
+                by_sample = by_sample.replace_schema_metadata({**REVIEW_EVENTS.metadata, POSITIONS_KEY: saved})
                 write_parquet(by_sample, parquet, row_group_size=COMPACT_ROW_GROUP)
             for path, _ in dead:
                 path.unlink()
@@ -410,16 +524,58 @@ def compact(workspace: Workspace) -> CompactReport:
         finally:
             for _, fd in dead:
                 os.close(fd)
-    return CompactReport(fresh.num_rows, parquet, [p for p, _ in dead], live, problems)
+    return CompactReport(fresh.num_rows, parquet, [p for p, _ in dead], live, problems, bytes_read)
 
 
-def _uncompacted(workspace: Workspace) -> tuple[pa.Table, list[str]]:
-    """Journal events that no compacted file holds yet, in (ts, session, seq) order."""
-    journals = read_journals(workspace)
-    ids = [pq.read_table(p, columns=["event_id"])["event_id"].combine_chunks() for p in compacted_files(workspace)]
-    done = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
-    fresh = journals.table.filter(pc.invert(pc.is_in(journals.table["event_id"], value_set=done)))
-    return fresh, journals.problems
+def _saved_positions(workspace: Workspace) -> dict[str, JournalPosition] | None:
+    """How far the latest compaction read each journal; {} before the first, None if it did not say."""
+    files = compacted_files(workspace)
+    if not files:
+        return {}
+    raw = (pq.read_schema(files[-1]).metadata or {}).get(POSITIONS_KEY.encode())
+    return None if raw is None else {name: JournalPosition(**p) for name, p in json.loads(raw).items()}
+
+
+def pending_bytes(workspace: Workspace) -> int:
+    """Journal bytes appended since the latest compaction read them (by file name and size; every byte of a
+    log whose latest compaction did not record positions)."""
+    saved = _saved_positions(workspace) or {}
+    total = 0
+    for path in journal_files(workspace):
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            continue
+        at = saved.get(path.name)
+        total += size - at.offset if at is not None and at.offset <= size else size
+    return total
+
+
+def _uncompacted(workspace: Workspace) -> tuple[pa.Table, dict[str, JournalPosition], list[str], int]:
+    """Journal events that no compacted file holds yet ((ts, session, seq) order), every journal's new
+    position, the problems seen and the journal bytes read."""
+    saved = _saved_positions(workspace)
+    events, problems, positions, bytes_read, recheck = [], [], {}, 0, saved is None
+    for path in journal_files(workspace):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            read = read_from(fd, path, (saved or {}).get(path.name))
+        finally:
+            os.close(fd)
+        events += read.events
+        problems += read.corrupt + ([read.torn] if read.torn else [])
+        positions[path.name] = read.position
+        bytes_read += read.bytes_read
+        recheck |= read.restarted
+    fresh = events_table(events)
+    if recheck:  # some events may be compacted already: skip those by event_id
+        ids = [pq.read_table(p, columns=["event_id"])["event_id"].combine_chunks() for p in compacted_files(workspace)]
+        done = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+        fresh = fresh.filter(pc.invert(pc.is_in(fresh["event_id"], value_set=done)))
+    return fresh, positions, problems, bytes_read
 
 
 def _next_index(workspace: Workspace) -> int:
@@ -439,17 +595,23 @@ def reviews_sql(compacted: str, journal: str) -> str:
 
 
 _KEY = "(ts, session, seq)"
+_RANKED_KEY = "(CASE WHEN role = 'admin' THEN 1 ELSE 0 END, ts, session, seq)"  # the conflict rule
 _STATE_TEMPLATE = f"""
 WITH events AS (SELECT * FROM {{events}}),
 undone AS (SELECT DISTINCT undo_of AS event_id FROM events WHERE action = 'undo'),
 live AS (SELECT * FROM events WHERE action <> 'undo' AND event_id NOT IN (SELECT event_id FROM undone)),
 decided AS (
-    SELECT sample_id, arg_max({{'action': action, 'reason': reason, 'reviewer': reviewer, 'ts': ts}}, {_KEY}) AS d
+    SELECT sample_id, arg_max({{'action': action, 'reason': reason, 'reviewer': reviewer, 'ts': ts, 'role': role}},
+                              {_RANKED_KEY}) AS d
     FROM live WHERE action IN ('accept', 'reject') GROUP BY sample_id),
 per_reviewer AS (
-    SELECT sample_id, reviewer, arg_max(action, {_KEY}) AS action
+    SELECT sample_id, reviewer, arg_max(action, {_KEY}) AS action, max(ts) AS ts
     FROM live WHERE action IN ('accept', 'reject') GROUP BY sample_id, reviewer),
-conflicts AS (SELECT sample_id, count(DISTINCT action) > 1 AS conflicting FROM per_reviewer GROUP BY sample_id),
+conflicts AS (
+    SELECT sample_id, count(DISTINCT action) > 1 AS disagree, max(ts) AS last_decision_ts,
+           list(reviewer || ': ' || action ORDER BY reviewer) AS reviewer_decisions,
+           list(reviewer ORDER BY reviewer) AS decided_by
+    FROM per_reviewer GROUP BY sample_id),
 captions AS (
     SELECT sample_id, arg_max(new_caption, {_KEY}) AS final_caption
     FROM live WHERE action = 'edit_caption' GROUP BY sample_id),
@@ -471,7 +633,11 @@ SELECT counts.sample_id,
        decided.d.reason AS reject_reason,
        decided.d.reviewer AS decision_reviewer,
        decided.d.ts AS decision_ts,
-       coalesce(conflicts.conflicting, false) AS conflicting,
+       coalesce(decided.d.role, CASE WHEN decided.d.action IS NOT NULL THEN 'reviewer' END) AS decision_role,
+       coalesce(conflicts.disagree AND NOT (coalesce(decided.d.role = 'admin', false)
+                                            AND decided.d.ts >= conflicts.last_decision_ts), false) AS conflicting,
+       conflicts.reviewer_decisions,
+       coalesce(conflicts.decided_by, []::VARCHAR[]) AS decided_by,
        captions.final_caption,
        coalesce(tags.tags, []::VARCHAR[]) AS tags,
        labels.labels,
@@ -494,6 +660,3 @@ def review_state_sql(events: str = "reviews") -> str:
     """
     return _STATE_TEMPLATE.replace("{events}", events)
 
-
-REVIEW_STATE_SQL = review_state_sql()
-"""SELECT of the `review_state` view: one row per sample with any review event (see the module docstring)."""

@@ -8,13 +8,16 @@ sample's caption and tags and that baseline (edits made in FiftyOne) into review
 "fiftyone:<user>", skips any the review log already reflects, then moves the baseline: running it again
 records nothing new.
 Decision tags are decisions, not tags: adding `accepted` (or `accept`) records an accept, and `rejected`
-(or `reject`) a reject with reason `other`, `reject:<reason>` one with that configured reason.
+(or `reject`) a reject with reason `other`, `reject:<reason>` one with that configured reason; removing one
+retracts (an undo event) the decision a sync recorded for it. An event synced from FiftyOne carries the
+time FiftyOne last modified the sample, so it never overrides a decision made in the app after that.
 Updating a dataset syncs it first, so an edit made in FiftyOne is never overwritten before it is recorded.
 """
 from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from curation.atomic import write_bytes
@@ -30,6 +33,7 @@ MEDIA = ("fiftyone", "media")
 ACCEPT_TAGS = ("accept", "accepted")
 REJECT_TAGS = ("reject", "rejected")
 DEFAULT_REJECT_REASON = "other"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MIME_EXT = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif", "video/mp4": "mp4",
              "video/webm": "webm"}
 
@@ -161,14 +165,19 @@ def build(workspace: Workspace, name: str | None = None, where: str | None = Non
 
 
 def sync(workspace: Workspace, name: str, user: str | None = None) -> SyncReport:
-    """Record the caption and tag edits made in FiftyOne since the last build or sync as review events."""
+    """Record the caption, tag and decision edits made in FiftyOne since the last build or sync as review events.
+
+    Each event's time is when FiftyOne last modified the sample, so a decision made in the app after it wins
+    by the conflict rule (curation.reviews), whenever the sync runs. A removed decision tag retracts (undoes)
+    the decision a sync recorded for it.
+    """
     import fiftyone as fo
 
     if not fo.dataset_exists(name):
         raise GristmillError(f"no FiftyOne dataset {name!r}; create it with: gristmill fiftyone {workspace.root}")
     dataset = fo.load_dataset(name)
-    ids, captions, tags, base_captions, base_tags = dataset.values(
-        ["gm_id", "caption", "tags", "gm_base_caption", "gm_base_tags"])
+    ids, captions, tags, base_captions, base_tags, modified = dataset.values(
+        ["gm_id", "caption", "tags", "gm_base_caption", "gm_base_tags", "last_modified_at"])
     catalog = Catalog(workspace)
     current = {r["sample_id"]: r for r in catalog.query(
         "SELECT s.sample_id, coalesce(r.final_caption, s.caption) AS caption, coalesce(r.tags, []) AS tags, "
@@ -176,33 +185,51 @@ def sync(workspace: Workspace, name: str, user: str | None = None) -> SyncReport
         "FROM samples s LEFT JOIN review_state r USING (sample_id) WHERE s.sample_id IN (SELECT unnest(?))",
         [ids]).to_pylist()}
     log = ReviewLog(workspace, f"fiftyone:{user or getpass.getuser()}")
-    events: list[dict] = []
+    ours = _fiftyone_decisions(catalog, ids)
+    planned: list[tuple[int | None, int, object, tuple]] = []  # (when, order, action, arguments)
     already = 0
-    for sid, caption, tag_list, base_caption, base_tag_list in zip(ids, captions, tags, base_captions, base_tags):
+    for sid, caption, tag_list, base_caption, base_tag_list, at in zip(ids, captions, tags, base_captions,
+                                                                         base_tags, modified):
         state = current.get(sid)
         if state is None:
             raise GristmillError(f"FiftyOne sample {sid} is not in the workspace's catalog")
+        at_us = _epoch_us(at)
+
+        def plan(action, *args) -> None:
+            planned.append((at_us, len(planned), action, args))
+
         now, base = set(tag_list or []), set(base_tag_list or [])
-        decisions = [t for t in sorted(now - base) if decision_of_tag(t)]
+        for tag in sorted(base - now):
+            if decision_of_tag(tag):
+                retracted = ours.pop((sid, decision_of_tag(tag)[0]), None)
+                if retracted is None:  # that tag recorded nothing (the log had the decision already)
+                    already += 1
+                else:
+                    plan(log.undo, retracted)
+        for tag in sorted(now - base):
+            if decision_of_tag(tag):
+                action, reason = decision_of_tag(tag)
+                if state["decision"] == action:
+                    already += 1
+                elif action == "accept":
+                    plan(log.accept, sid)
+                else:
+                    plan(log.reject, sid, reason)
+                state["decision"] = action
         now = {t for t in now if not decision_of_tag(t)}
         base = {t for t in base if not decision_of_tag(t)}
         edits = [(log.tag, t) for t in sorted(now - base) if t not in state["tags"]]
         edits += [(log.untag, t) for t in sorted(base - now) if t in state["tags"]]
-        skipped = len(now ^ base) - len(edits)
-        events += [action(sid, tag) for action, tag in edits]
-        for tag in decisions:
-            action, reason = decision_of_tag(tag)
-            if state["decision"] == action:
-                skipped += 1
-            else:
-                events.append(log.accept(sid) if action == "accept" else log.reject(sid, reason))
-                state["decision"] = action
+        already += len(now ^ base) - len(edits)
+        for action, tag in edits:
+            plan(action, sid, tag)
         if caption != base_caption and caption:
             if caption != state["caption"]:
-                events.append(log.edit_caption(sid, caption, state["caption"]))
+                plan(log.edit_caption, sid, caption, state["caption"])
             else:
-                skipped += 1
-        already += skipped
+                already += 1
+    planned.sort(key=lambda p: (p[0] is None, p[0] or 0, p[1]))  # oldest first: ts never decreases in a session
+    events = [action(*args, at_us=at_us) for at_us, _, action, args in planned]
     dataset.set_values("gm_base_tags", [list(t or []) for t in tags])
     dataset.set_values("gm_base_caption", captions)
     log.close()
@@ -210,6 +237,24 @@ def sync(workspace: Workspace, name: str, user: str | None = None) -> SyncReport
     for event in events:
         counts[event["action"]] = counts.get(event["action"], 0) + 1
     return SyncReport(log.reviewer, counts, already)
+
+
+def _fiftyone_decisions(catalog: Catalog, ids: list[str]) -> dict[tuple[str, str], str]:
+    """(sample_id, action) -> event_id of the latest live decision a FiftyOne sync recorded on `ids`."""
+    rows = catalog.query(
+        "WITH e AS (SELECT * FROM reviews WHERE sample_id IN (SELECT unnest(?))), "
+        "undone AS (SELECT undo_of FROM e WHERE action = 'undo') "
+        "SELECT sample_id, action, arg_max(event_id, (ts, session, seq)) AS event_id FROM e "
+        "WHERE reviewer LIKE 'fiftyone:%' AND action IN ('accept', 'reject') "
+        "AND event_id NOT IN (SELECT undo_of FROM undone) GROUP BY sample_id, action", [ids]).to_pylist()
+    return {(r["sample_id"], r["action"]): r["event_id"] for r in rows}
+
+
+def _epoch_us(at: datetime | None) -> int | None:
+    """µs since the epoch of FiftyOne's `last_modified_at` (naive UTC), None when the dataset has none."""
+    if at is None:
+        return None
+    return (at.replace(tzinfo=timezone.utc) - EPOCH) // timedelta(microseconds=1)
 
 
 def decision_of_tag(tag: str) -> tuple[str, str | None] | None:

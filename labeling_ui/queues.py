@@ -5,7 +5,8 @@ rank range [first, last] of that table. The display columns of its samples (capt
 filter decision) come from joins that scan every view's sample_id column (~1.3 s on a 1M-sample
 catalog on 2 cores), so they are loaded in chunks of CHUNK_ROWS ranks into `ui.details`: the first
 chunk while building, the next one by `prefetch` after a page near a chunk's end has been shown. A page
-move then reads only in-memory rows. The review state is joined per page, so a decision shows at once.
+move then reads only in-memory rows. The review state (a table the catalog keeps up to date incrementally)
+is joined per page, so a decision shows at once.
 
 The `flagged` queue is the engine's (curation.engine): `Engine.queue` orders it (pending audits of
 automatic decisions first, then the samples between the thresholds by uncertainty with diversity, with a
@@ -26,7 +27,6 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from curation.catalog import Catalog
-from curation.reviews import review_state_sql
 from curation.sql import literal_list, quote_identifier
 
 QUEUE_KINDS = {
@@ -36,6 +36,7 @@ QUEUE_KINDS = {
     "search": "search results",
     "similar": "nearest neighbours",
     "flagged": "flagged by the model",
+    "conflicts": "conflicting decisions",
 }
 AUDIT_SUBSETS = ("kept", "dropped", "all")
 CHUNK_ROWS = 2400
@@ -58,6 +59,8 @@ class QueueSpec:
     search: samples whose caption contains `text` (case-insensitive).
     similar: the SIMILAR_LIMIT nearest neighbours of sample `text` by image embedding.
     flagged: the engine's next FLAGGED_LIMIT samples for humans, in the engine's order.
+    conflicts: samples whose reviewers' latest decisions differ and no later admin decision settled, newest
+    first (curation.reviews: the rule that picks the decision meanwhile); needs hide_reviewed=False.
     `hide_reviewed` leaves out samples that already have a decision; `sample_kind` ('crawled' or 'clip', see
     the catalog's samples.kind) keeps only samples of that kind.
     """
@@ -81,6 +84,7 @@ class QueueSpec:
             "search": f"caption contains {self.text!r}",
             "similar": f"sample {self.text}",
             "flagged": "audits first, then the most uncertain (spread out) and random checks",
+            "conflicts": "reviewers' latest decisions differ, newest first",
         }[self.kind]
         only = f", {self.sample_kind} only" if self.sample_kind else ""
         return f"{QUEUE_KINDS[self.kind]}: {detail}{only}" + (" (unreviewed only)" if self.hide_reviewed else "")
@@ -145,6 +149,8 @@ def _members(catalog: Catalog, spec: QueueSpec) -> tuple[str, list]:
                 "AND contains(lower(caption), lower(?))", [spec.text or ""])
     if spec.kind == "similar":
         return (f"SELECT sample_id, -similarity AS key FROM ({similar_sql()})", [spec.text, SIMILAR_LIMIT])
+    if spec.kind == "conflicts":
+        return "SELECT sample_id, -epoch_us(last_ts) AS key FROM review_state WHERE conflicting", []
     raise ValueError(f"unknown queue kind {spec.kind!r}; known: {', '.join(QUEUE_KINDS)}")
 
 
@@ -177,13 +183,11 @@ def reviews_wanted_sql(spec: QueueSpec) -> str:
     return "1"
 
 
-def decided_sql(events: str = "reviews") -> str:
-    """SELECT sample_id, n (reviewers with a live decision), reviewers (their ids) from the relation `events`."""
-    return (f"WITH e AS (SELECT * FROM {events}), "
-            "undone AS (SELECT undo_of FROM e WHERE action = 'undo' AND undo_of IS NOT NULL) "
-            "SELECT sample_id, count(DISTINCT reviewer) AS n, list(DISTINCT reviewer) AS reviewers FROM e "
-            "WHERE action IN ('accept', 'reject') AND event_id NOT IN (SELECT undo_of FROM undone) "
-            "GROUP BY sample_id")
+def decided_sql(where: str = "") -> str:
+    """SELECT sample_id, n (reviewers with a live decision), reviewers (their ids) of decided samples, from
+    the catalog's review_state (`where`: an extra condition on it, e.g. a literal list of sample_ids)."""
+    return ("SELECT sample_id, len(decided_by) AS n, decided_by AS reviewers FROM review_state "
+            f"WHERE len(decided_by) > 0 {'AND ' + where if where else ''}")
 
 
 def build(catalog: Catalog, spec: QueueSpec, engine=None, reviewer: str | None = None) -> Queue:
@@ -206,6 +210,8 @@ def build(catalog: Catalog, spec: QueueSpec, engine=None, reviewer: str | None =
         sql = f"SELECT sample_id, key, {_MODEL_COLUMNS} FROM ({sql})"
     wanted = reviews_wanted_sql(spec)
     conditions, join = [], ""
+    if spec.hide_reviewed and spec.kind == "conflicts":
+        raise ValueError("every sample of the conflicts queue is decided: build it with hide_reviewed=False")
     if spec.hide_reviewed:
         join = f"LEFT JOIN ({decided_sql()}) d USING (sample_id)"
         conditions.append(f"(d.n IS NULL OR (d.n < {wanted} AND NOT list_contains(d.reviewers, ?)))")
@@ -262,11 +268,11 @@ def rows(catalog: Catalog, queue: Queue, ranks: list[int]) -> list[dict]:
     _load(catalog, queue, ranks[0], ranks[-1])
     wanted = ", ".join(str(int(r)) for r in ranks)
     ids = catalog.con.execute(f"SELECT sample_id FROM ui.details WHERE rank IN ({wanted})").fetchall()
-    listing = literal_list(sid for (sid,) in ids)
-    events = f"(SELECT * FROM reviews WHERE sample_id IN ({listing}))"  # a literal list reaches the scans
+    listing = literal_list(sid for (sid,) in ids)  # a literal list reaches review_state's index
     return catalog.query(
-        "SELECT d.*, r.decision, r.reject_reason, r.decision_reviewer, r.conflicting, r.final_caption, r.tags, "
-        f"r.n_events FROM ui.details d LEFT JOIN ({review_state_sql(events)}) r USING (sample_id) "
+        "SELECT d.*, r.decision, r.reject_reason, r.decision_reviewer, r.decision_role, r.conflicting, "
+        "r.reviewer_decisions, r.final_caption, r.tags, r.n_events FROM ui.details d "
+        f"LEFT JOIN (SELECT * FROM review_state WHERE sample_id IN ({listing})) r USING (sample_id) "
         f"WHERE d.rank IN ({wanted}) ORDER BY d.rank"
     ).to_pylist()
 

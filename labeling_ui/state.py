@@ -4,7 +4,8 @@
 environment (labeling_ui.ENV_*, labeling_ui.auth). Every browser session gets its own Catalog (a DuckDB
 connection is not shared across threads), its own ReviewLog session (its own journal file, named for the
 signed-in reviewer) and its own connection to the workspace's leases. The data engine is shared by every
-session of the process (labeling_ui.shared_engine).
+session of the process (labeling_ui.shared_engine), and so is the review log's background compaction
+(labeling_ui.compactor).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from curation.leases import LEASE_S, Leases
 from curation.reviews import ReviewLog
 from curation.shards import read_media
 from curation.workspace import Workspace
-from labeling_ui import ENV_LEASE_S, ENV_REVIEWER, ENV_WORKSPACE, auth, shared_engine
+from labeling_ui import ENV_COMPACT_S, ENV_LEASE_S, ENV_REVIEWER, ENV_WORKSPACE, auth, compactor, shared_engine
 from labeling_ui.auth import AuthConfig, Identity
 
 _KEY = "gristmill"
@@ -123,9 +124,17 @@ def session() -> Session:
         if who is None:
             raise auth.AuthError("not signed in")
         workspace = Workspace.open(_workspace_root())
+        compactor.ensure_running(workspace, float(os.environ.get(ENV_COMPACT_S) or compactor.INTERVAL_S))
         leases = Leases(workspace, float(os.environ.get(ENV_LEASE_S) or LEASE_S))
-        st.session_state[_KEY] = Session(workspace, Catalog(workspace), ReviewLog(workspace, who.name), leases, who)
+        log = ReviewLog(workspace, who.name, role=_recorded_role(who))
+        st.session_state[_KEY] = Session(workspace, Catalog(workspace), log, leases, who)
     return st.session_state[_KEY]
+
+
+def _recorded_role(who: Identity) -> str | None:
+    """The role the log records: the signed-in one; none without sign-in, where everyone acts as an admin
+    but nobody's decision should outrank another's (or a FiftyOne edit's) by role."""
+    return None if auth_config().mode == "none" else who.role
 
 
 def require_admin(action: str) -> None:

@@ -88,8 +88,8 @@ def _done(catalog: Catalog, fresh: dict[str, list[str]], reviewer: str) -> set[s
     """
     if not fresh:
         return set()
-    events = f"(SELECT * FROM reviews WHERE sample_id IN ({literal_list(fresh)}))"
-    rows = catalog.con.execute(f"SELECT d.sample_id, d.reviewers, q.reviews_wanted FROM ({decided_sql(events)}) d "
+    decided_here = decided_sql(f"sample_id IN ({literal_list(fresh)})")
+    rows = catalog.con.execute(f"SELECT d.sample_id, d.reviewers, q.reviews_wanted FROM ({decided_here}) d "
                                "JOIN ui.queue q USING (sample_id)").fetchall()
     decided = {sid: (set(reviewers), wanted) for sid, reviewers, wanted in rows}
     done = set()

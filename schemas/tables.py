@@ -7,6 +7,9 @@ has no width, a sample without a score has a null score).
 import pyarrow as pa
 
 SCHEMA_VERSION = 1
+REVIEW_EVENTS_VERSION = "2"
+"""Version of REVIEW_EVENTS, in each compacted file's schema metadata. 2 added the nullable `role` column;
+readers take files of version 1 (no such column) as null roles, so no workspace migration is needed."""
 
 
 def _f(name: str, type_: pa.DataType, nullable: bool = True, doc: str = "") -> pa.Field:
@@ -216,7 +219,10 @@ REVIEW_EVENTS = pa.schema(
         _f("session", pa.string(), False),
         _f("ts", pa.timestamp("us", tz="UTC"), False, "when the reviewer acted (never decreases within a session)"),
         _f("seq", pa.int64(), False, "order of the event within its session, from 0"),
-    ]
+        _f("role", pa.string(), doc="reviewer | admin: the signed-in role of who acted (null: not recorded, "
+                                    "ranks as reviewer); added in review events version 2"),
+    ],
+    metadata={"gristmill.review_events_version": REVIEW_EVENTS_VERSION},
 )
 
 EXPORT_MANIFEST_SHARDS = pa.schema(

@@ -187,7 +187,14 @@ class Engine:
         version = store.current_version(self.workspace)
         files = [f for f in store.route_files(self.workspace)
                  if version is not None and store.route_version(self.workspace, f.stem) == version]
-        return audit.agreement(files, human, store.last_resume_us(self.workspace), self.config)
+        resumed = store.last_resume_us(self.workspace)
+        return audit.agreement(files, human, resumed, self.config, self._on_probation(version, resumed))
+
+    def _on_probation(self, version: str | None, resumed_us: int) -> bool:
+        """A retrained version (not the first) that no operator resumed since it was trained."""
+        if version is None or version == store.versions(self.workspace)[0]:
+            return False
+        return resumed_us < self._model(version)[3]["trained_at_us"]
 
     def route(self) -> RouteReport:
         """Route every undecided sample with the current model into a new run; write its automatic decisions."""
@@ -203,13 +210,15 @@ class Engine:
         undecided[self._rows(human["sample_id"])] = False
         agreement = self.audits(human)
         usable = bool(thresholds.accept or thresholds.reject)
+        mode = (routing.MANUAL if agreement.stopped else routing.SHADOW if agreement.waiting
+                else routing.AUTOMATIC)
         routed_at = _now_us()
-        table = routing.route(samples.ids[undecided], p[undecided], thresholds, usable and not agreement.stopped,
+        table = routing.route(samples.ids[undecided], p[undecided], thresholds, mode,
                               self.config.audit_fraction, version, routed_at)
         counts = {r: int(pc.sum(pc.equal(table["route"], r)).as_py() or 0)
                   for r in (routing.ACCEPT, routing.REJECT, routing.FLAG)}
         counts["audit"] = int(pc.sum(table["audit"]).as_py() or 0)
-        stage = stages.stage(usable and not agreement.stopped, counts[routing.FLAG], table.num_rows,
+        stage = stages.stage(usable and mode == routing.AUTOMATIC, counts[routing.FLAG], table.num_rows,
                              self.config.full_auto_max_flagged)
         n_human = human.num_rows
         summary = {"version": version, "routed_at_us": routed_at, "stage": stage, "counts": counts,
@@ -266,8 +275,10 @@ class Engine:
         audits = np.asarray(latest["audit"].to_pylist(), dtype=bool)
         open_rows = undecided[rows]
         pending = np.flatnonzero(audits & open_rows)[:k]
-        items = [QueueItem(samples.ids[rows[i]], "audit", float(p[rows[i]]), routes[i]) for i in pending]
-        flagged = rows[(routes == routing.FLAG) & open_rows]
+        proposed = np.asarray(latest["proposed"].to_pylist(), dtype=object) if "proposed" in latest.column_names \
+            else routes
+        items = [QueueItem(samples.ids[rows[i]], "audit", float(p[rows[i]]), proposed[i]) for i in pending]
+        flagged = rows[(routes == routing.FLAG) & open_rows & ~audits]  # shadow audits are flagged too
         slots = k - len(items)
         if slots <= 0 or not len(flagged):
             return items
@@ -312,7 +323,7 @@ class Engine:
         meta = self._model(version)[3] if version else None
         return {
             "workspace": str(self.workspace.root),
-            "stage": stages.MANUAL if agreement.stopped else now["stage"],
+            "stage": stages.MANUAL if agreement.stopped or agreement.waiting else now["stage"],
             "model": None if meta is None else {"version": version, "n_decisions": meta["n_decisions"],
                                                 "quality": meta["quality"], "trained_at_us": meta["trained_at_us"],
                                                 "decisions_since": human.num_rows - meta["n_decisions"]},
@@ -321,7 +332,8 @@ class Engine:
             "human_decisions": human.num_rows,
             "queues": queues,
             "audits": asdict(agreement),
-            "automatic": bool(runs) and not agreement.stopped and now["stage"] != stages.MANUAL,
+            "automatic": (bool(runs) and not (agreement.stopped or agreement.waiting)
+                          and now["stage"] != stages.MANUAL),
             "human_per_1000_curated": stages.per_thousand(now["n_human"], now["n_curated"]),
             "history": stages.history(snapshots),
         }

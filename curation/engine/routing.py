@@ -2,7 +2,9 @@
 
 A stable fraction of the automatic decisions (chosen by a hash of the sample_id, so the same samples are
 audit candidates whatever the model version) is also marked `audit`: those go to humans first, and their
-agreement with the engine is what the stop rule watches (curation.engine.audit).
+agreement with the engine is what the stop rule watches (curation.engine.audit). A version on probation
+(a retrained one whose own audits have not passed yet) routes in shadow: every sample is flagged, the route
+it would have taken is kept as `proposed`, and its audits are drawn from those proposals.
 
 A review batch of k flagged samples takes the `pool * k` most uncertain ones (probability closest to 1/2)
 and picks k of them by greedy farthest-point selection in embedding space, so a batch covers different
@@ -20,9 +22,12 @@ import pyarrow as pa
 from curation.engine.thresholds import Thresholds, bin_of
 
 ACCEPT, REJECT, FLAG = "accept", "reject", "flag"
+AUTOMATIC, SHADOW, MANUAL = "automatic", "shadow", "manual"
+MODES = (AUTOMATIC, SHADOW, MANUAL)
 ROUTES = pa.schema([
     pa.field("sample_id", pa.string(), False), pa.field("p", pa.float64(), False),
-    pa.field("route", pa.string(), False), pa.field("audit", pa.bool_(), False),
+    pa.field("route", pa.string(), False), pa.field("proposed", pa.string(), False),
+    pa.field("audit", pa.bool_(), False),
     pa.field("version", pa.string(), False), pa.field("routed_at", pa.timestamp("us", tz="UTC"), False),
 ])
 
@@ -33,18 +38,26 @@ def audit_draw(ids: np.ndarray, fraction: float) -> np.ndarray:
     return np.asarray(draw, dtype=np.float64) < fraction
 
 
-def route(ids: np.ndarray, p: np.ndarray, thresholds: Thresholds, automatic: bool, audit_fraction: float,
+def route(ids: np.ndarray, p: np.ndarray, thresholds: Thresholds, mode: str, audit_fraction: float,
           version: str, routed_at_us: int) -> pa.Table:
-    """The ROUTES table of undecided samples `ids` with probabilities `p`; all flagged unless `automatic`."""
-    routes = np.full(len(ids), FLAG, dtype=object)
-    if automatic and thresholds.accept:
-        routes[p >= thresholds.accept.threshold] = ACCEPT
-    if automatic and thresholds.reject:
-        routes[p < thresholds.reject.threshold] = REJECT
-    audit = (routes != FLAG) & audit_draw(ids, audit_fraction)
+    """The ROUTES table of undecided samples `ids` with probabilities `p`.
+
+    `mode` is AUTOMATIC (routes are the thresholds' proposals, audited), SHADOW (all flagged, proposals
+    audited) or MANUAL (all flagged, nothing audited: an audit stop).
+    """
+    if mode not in MODES:
+        raise ValueError(f"routing mode {mode!r} is not one of {MODES}")
+    proposed = np.full(len(ids), FLAG, dtype=object)
+    if thresholds.accept:
+        proposed[p >= thresholds.accept.threshold] = ACCEPT
+    if thresholds.reject:
+        proposed[p < thresholds.reject.threshold] = REJECT
+    routes = proposed if mode == AUTOMATIC else np.full(len(ids), FLAG, dtype=object)
+    audit = (proposed != FLAG) & audit_draw(ids, audit_fraction) & (mode != MANUAL)
     n = len(ids)
     return pa.table({"sample_id": pa.array(ids, pa.string()), "p": pa.array(p, pa.float64()),
-                     "route": pa.array(routes, pa.string()), "audit": pa.array(audit, pa.bool_()),
+                     "route": pa.array(routes, pa.string()), "proposed": pa.array(proposed, pa.string()),
+                     "audit": pa.array(audit, pa.bool_()),
                      "version": pa.array([version] * n, pa.string()),
                      "routed_at": pa.array(np.full(n, routed_at_us, dtype=np.int64), pa.int64())
                      .cast(pa.timestamp("us", tz="UTC"))}, schema=ROUTES)

@@ -1,4 +1,5 @@
-"""`gristmill review WS`: compact the review log, then serve the Streamlit review app (127.0.0.1 by default).
+"""`gristmill review WS`: compact the review log, then serve the Streamlit review app (127.0.0.1 by default),
+which goes on compacting the log in the background while it runs (`--compact-every`).
 
 Reviewers sign in (labeling_ui.auth) with a per-reviewer token (`--auth tokens.yaml`) or through an
 authenticating reverse proxy (`--auth-header X-Forwarded-User`); without either the app trusts whoever
@@ -16,8 +17,9 @@ from curation.leases import LEASE_S
 from curation.reviews import compact
 from curation.workspace import Workspace
 from gristmill.console import console
-from labeling_ui import ENV_LEASE_S, ENV_REVIEWER, ENV_WORKSPACE
+from labeling_ui import ENV_COMPACT_S, ENV_LEASE_S, ENV_REVIEWER, ENV_WORKSPACE
 from labeling_ui.auth import ENV_ADMINS, ENV_AUTH_HEADER, ENV_AUTH_TOKENS, load_tokens
+from labeling_ui.compactor import INTERVAL_S as COMPACT_S
 
 APP = Path(__file__).parents[2] / "labeling_ui" / "app.py"
 
@@ -44,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lease-s", type=float, default=LEASE_S,
                         help=f"seconds a page of samples stays reserved for its reviewer without a click "
                              f"(default {LEASE_S:g})")
+    parser.add_argument("--compact-every", type=float, default=COMPACT_S, metavar="SECONDS",
+                        help=f"while serving, compact the review log in the background every SECONDS when enough "
+                             f"new events arrived (default {COMPACT_S:g}; 0: only at start)")
     parser.add_argument("--compact", action="store_true",
                         help="only compact the review journals into Parquet, then exit")
 
@@ -57,6 +62,8 @@ def sign_in_env(args: argparse.Namespace) -> dict[str, str]:
                              "is whoever signs in")
     if args.lease_s <= 0:
         raise GristmillError(f"--lease-s must be positive, not {args.lease_s:g}")
+    if args.compact_every < 0:
+        raise GristmillError(f"--compact-every must be 0 (off) or positive, not {args.compact_every:g}")
     if args.auth:
         load_tokens(args.auth)  # a bad file is an error now, not in every browser that opens the app
         return {ENV_AUTH_TOKENS: str(args.auth.resolve())}
@@ -95,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
            f"reviewers named by {args.auth_header}" if args.auth_header else args.reviewer or getpass.getuser())
     env = {k: v for k, v in os.environ.items() if k not in (ENV_AUTH_TOKENS, ENV_AUTH_HEADER, ENV_ADMINS)}
     env.update(auth_env, **{ENV_WORKSPACE: str(ws.root.resolve()), ENV_LEASE_S: repr(args.lease_s),
+                            ENV_COMPACT_S: repr(args.compact_every),
                             ENV_REVIEWER: args.reviewer or getpass.getuser()})
     command = [sys.executable, "-m", "streamlit", "run", str(APP),
                "--server.port", str(args.port), "--server.address", args.address,

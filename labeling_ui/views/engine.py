@@ -105,7 +105,8 @@ def main() -> None:
     cols[2].metric("auto-accepted", f"{queues['auto_accept']:,}")
     cols[3].metric("auto-rejected", f"{queues['auto_reject']:,}")
     audits = status["audits"]
-    (st.error if audits["stopped"] else st.caption)(f"audits: {audits['message']}")
+    show = st.error if audits["stopped"] else st.warning if audits["waiting"] else st.caption
+    show(f"audits: {audits['message']}")  # waiting: a retrained version on probation until its audits pass
     _history(status)
     left, right = st.columns(2)
     if left.button("Review the flagged queue", key="open_flagged"):

@@ -4,6 +4,7 @@ Keys: A accept, X reject (with the chosen reason), J / K next / previous sample,
 previous / next page. Actions apply to the focused sample (marked ▶) and move the focus on.
 Pages are handed out under leases (labeling_ui.work): two reviewers on one queue see disjoint samples,
 apart from the random audit queue's double-reviewed share (queues.AGREEMENT_SHARE).
+The "conflicting decisions" queue holds the samples whose reviewers disagree, with each one's decision.
 The "flagged by the model" queue is the data engine's: each card shows the model's probability of
 acceptance and why the engine asks; decisions go to the review log like any other, and the model learns
 from them when it retrains ("Next samples from the engine" retrains when enough new decisions arrived).
@@ -18,6 +19,9 @@ from schemas import SAMPLE_KINDS
 
 PAGE_SIZES = [6, 12, 24, 48]
 COLUMNS = 3
+CONFLICT_RULE = ("Which decision counts: an admin's outranks a reviewer's; among equals the latest by when it was "
+                 "made (in the app, or in FiftyOne) wins. A conflict leaves this queue once the reviewers agree "
+                 "or an admin decides after them.")
 
 
 def _spec(s: state.Session) -> QueueSpec:
@@ -46,6 +50,8 @@ def _spec(s: state.Session) -> QueueSpec:
                   help="retrains the model when enough new decisions arrived, then asks it for the next samples")
         if "engine_message" in st.session_state:
             sb.caption(st.session_state.engine_message)
+    elif kind == "conflicts":
+        sb.caption(CONFLICT_RULE)
     elif kind == "dropped":
         reasons = state.cached("drop_reasons", lambda: queues.drop_reasons(s.catalog))
         if not reasons:
@@ -67,8 +73,11 @@ def _spec(s: state.Session) -> QueueSpec:
     sample_kind = sb.radio("kind", kinds, key="q_sample_kind", horizontal=True,
                            help="crawled: images and videos of the URL list; clip: shots cut from the videos")
     spec["sample_kind"] = None if sample_kind == "any" else sample_kind
-    state.keep("q_hide", True)
-    spec["hide_reviewed"] = sb.checkbox("unreviewed only", key="q_hide")
+    if kind != "conflicts":  # every conflicting sample is decided
+        state.keep("q_hide", True)
+        spec["hide_reviewed"] = sb.checkbox("unreviewed only", key="q_hide")
+    else:
+        spec["hide_reviewed"] = False
     return QueueSpec(**spec)
 
 
@@ -165,12 +174,13 @@ def _focus(index: int) -> None:
 # -- drawing -----------------------------------------------------------------------------------------------
 def _review_line(row: dict) -> str:
     parts = []
+    by = f"{row['decision_reviewer']}{' (admin)' if row['decision_role'] == 'admin' else ''}"
     if row["decision"] == "accept":
-        parts.append(f":green[accepted] by {row['decision_reviewer']}")
+        parts.append(f":green[accepted] by {by}")
     elif row["decision"] == "reject":
-        parts.append(f":red[rejected: {row['reject_reason']}] by {row['decision_reviewer']}")
+        parts.append(f":red[rejected: {row['reject_reason']}] by {by}")
     if row["conflicting"]:
-        parts.append(":orange[reviewers disagree]")
+        parts.append(f":orange[reviewers disagree: {', '.join(row['reviewer_decisions'])}]")
     if row["tags"]:
         parts.append(" ".join(f"`{t}`" for t in row["tags"]))
     return " · ".join(parts) or "not reviewed"

@@ -164,3 +164,75 @@ def test_status_reports_stage_and_decisions_per_thousand(corpus, reviewer):
     assert status["history"]["per_stage"]["assisted-manual"] == {"human": 400, "curated": 400, "per_1000": 1000.0}
     assert status["history"]["per_stage"]["fully-automatic"]["curated"] == curated - 400
     assert status["history"]["over_time"][-1]["per_1000"] == pytest.approx(status["human_per_1000_curated"])
+
+
+def _contradict_audits(engine, reviewer, k: int) -> None:
+    """A reviewer who decides against every audited proposal in the next k queue items."""
+    for item in engine.queue(k):
+        assert item.kind == "audit"
+        if item.suggestion == "accept":
+            reviewer.log.reject(item.sample_id, "other")
+        else:
+            reviewer.log.accept(item.sample_id)
+
+
+def test_a_retrained_version_waits_for_its_own_audits_after_a_stop(corpus, reviewer):
+    review_random(corpus, reviewer, 300)
+    engine = Engine(corpus.workspace, EngineConfig(audit_fraction=0.2, min_audits=30))
+    engine.train()
+    _contradict_audits(engine, reviewer, 40)
+    assert engine.audits().stopped
+    retrained = engine.train()  # the review page's and `gristmill engine train`'s retrain
+    assert retrained.version == "v0002"
+    assert retrained.route.counts["accept"] == retrained.route.counts["reject"] == 0  # not automatic again
+    assert retrained.route.counts["audit"] >= 30 and retrained.route.stage == MANUAL
+    assert retrained.route.audits.waiting and retrained.route.audits.n == 0
+    assert not pq.read_table(retrained.route.decisions_path).num_rows
+    status = engine.status()
+    assert not status["automatic"] and "probation" in status["audits"]["message"]
+    audits = engine.queue(30)  # its own audits come first, with what the version proposed
+    assert {i.kind for i in audits} == {"audit"} and {i.suggestion for i in audits} <= {"accept", "reject"}
+    for item in audits[:29]:
+        reviewer.review(item.sample_id)
+    waiting = engine.route()  # 29 of 30: still waiting
+    assert waiting.audits.waiting and waiting.counts["accept"] == waiting.counts["reject"] == 0
+    reviewer.review(engine.queue(1)[0].sample_id)
+    passed = engine.audits()
+    assert passed.n == 30 and not passed.waiting and not passed.stopped
+    again = engine.route()
+    assert again.counts["accept"] + again.counts["reject"] > 0  # the contradicted accepts may keep accept manual
+    assert again.stage != MANUAL and engine.status()["automatic"]
+
+
+def test_a_retrained_version_that_fails_its_audits_stays_manual(corpus, reviewer):
+    review_random(corpus, reviewer, 300)
+    engine = Engine(corpus.workspace, EngineConfig(audit_fraction=0.2, min_audits=30))
+    engine.train()
+    engine.train()  # a retrain without a stop is on probation too
+    assert engine.audits().waiting
+    _contradict_audits(engine, reviewer, 30)
+    failed = engine.audits()
+    assert failed.stopped and not failed.waiting
+    manual = engine.route()
+    assert manual.counts["accept"] == manual.counts["reject"] == manual.counts["audit"] == 0
+
+
+def test_an_operator_resume_lifts_probation(corpus, reviewer):
+    review_random(corpus, reviewer, 300)
+    engine = Engine(corpus.workspace, EngineConfig(audit_fraction=0.2, min_audits=30))
+    engine.train()
+    assert engine.train().route.counts["accept"] == 0
+    engine.resume("v0002 checked by hand")
+    assert not engine.audits().waiting and engine.route().counts["accept"] > 0
+
+
+def test_audits_of_routing_runs_saved_before_probation_still_count(corpus, reviewer):
+    review_random(corpus, reviewer, 300)
+    engine = Engine(corpus.workspace, EngineConfig(audit_fraction=0.2, min_audits=30))
+    engine.train()
+    run = store.route_files(corpus.workspace)[-1]
+    pq.write_table(pq.read_table(run).drop(["proposed"]), run)  # as an older gristmill wrote it
+    audited = engine.queue(10)
+    for item in audited:
+        reviewer.review(item.sample_id)
+    assert engine.audits().n == 10 and {i.kind for i in audited} == {"audit"}

@@ -143,8 +143,9 @@ def test_a_token_signs_in_once_and_the_log_names_who_clicked(ws, tokens, monkeyp
     at.switch_page("views/review_queue.py").run()
     focused = next(m.value for m in at.markdown if m.value.startswith("**Focused:**")).split("`")[1]
     at.button(key="accept").click().run()
-    events = Catalog(ws).query("SELECT reviewer, action FROM reviews WHERE sample_id = ?", [focused]).to_pylist()
-    assert events == [{"reviewer": "bob", "action": "accept"}]
+    events = Catalog(ws).query("SELECT reviewer, action, role FROM reviews WHERE sample_id = ?",
+                               [focused]).to_pylist()
+    assert events == [{"reviewer": "bob", "action": "accept", "role": "reviewer"}]
     at.button(key="sign_out").click().run()
     assert at.title[0].value == "Sign in"
 

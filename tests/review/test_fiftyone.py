@@ -1,5 +1,6 @@
 """FiftyOne round trip with a real mongod: build a dataset, edit it as a FiftyOne user would, sync it back."""
 import argparse
+import time
 import uuid
 
 import pytest
@@ -114,3 +115,50 @@ def test_rejected_tags_made_in_fiftyone_become_reject_events_once(tmp_path, data
     state = {r["sample_id"]: r for r in Catalog(ws).query("SELECT * FROM review_state").to_pylist()}
     assert all(state[sid]["decision"] == "reject" for sid in rejected)
     assert state[id_of(6)]["reject_reason"] == "duplicate" and state[id_of(6)]["tags"] == []
+
+
+def _tag(dataset, sid, add=None, remove=None):
+    sample = _sample(dataset, sid)
+    if add:
+        sample.tags.append(add)
+    if remove:
+        sample.tags.remove(remove)
+    sample.save()
+    time.sleep(0.01)  # FiftyOne's modification times have millisecond resolution
+
+
+def test_a_late_sync_never_overrides_a_newer_app_decision(tmp_path, dataset_name):
+    ws = small_workspace(tmp_path / "ws", n=8)
+    app = ReviewLog(ws, "alice")
+    app.accept(id_of(1))  # before the FiftyOne edit: the FiftyOne decision is newer and wins
+    time.sleep(0.01)
+    bridge.build(ws, dataset_name, user="tester")
+    dataset = fo.load_dataset(dataset_name)
+    _tag(dataset, id_of(0), add="accepted")
+    _tag(dataset, id_of(1), add="rejected")
+    app.reject(id_of(0), "duplicate")  # in the app, after the FiftyOne tag, before the sync
+
+    assert bridge.sync(ws, dataset_name, user="tester").events == {"accept": 1, "reject": 1}
+    state = {r["sample_id"]: r for r in Catalog(ws).query("SELECT * FROM review_state").to_pylist()}
+    assert (state[id_of(0)]["decision"], state[id_of(0)]["decision_reviewer"]) == ("reject", "alice")
+    assert state[id_of(0)]["conflicting"]  # both decisions are in the log, and the Conflicts queue shows them
+    assert (state[id_of(1)]["decision"], state[id_of(1)]["decision_reviewer"]) == ("reject", "fiftyone:tester")
+    synced = Catalog(ws).query("SELECT ts FROM reviews WHERE reviewer = 'fiftyone:tester' AND sample_id = ?",
+                               [id_of(0)]).to_pylist()[0]["ts"]
+    assert synced < state[id_of(0)]["decision_ts"]  # the event carries when it was made in FiftyOne
+
+
+def test_removing_a_decision_tag_retracts_the_decision_as_an_event(tmp_path, dataset_name):
+    ws = small_workspace(tmp_path / "ws", n=8)
+    bridge.build(ws, dataset_name, user="tester")
+    dataset = fo.load_dataset(dataset_name)
+    _tag(dataset, id_of(3), add="reject:duplicate")
+    _tag(dataset, id_of(4), add="accepted")
+    assert bridge.sync(ws, dataset_name, user="tester").events == {"reject": 1, "accept": 1}
+    _tag(dataset, id_of(3), remove="reject:duplicate")
+    assert bridge.sync(ws, dataset_name, user="tester").events == {"undo": 1}
+    assert bridge.sync(ws, dataset_name, user="tester").events == {}
+    state = {r["sample_id"]: r for r in Catalog(ws).query("SELECT * FROM review_state").to_pylist()}
+    assert state[id_of(3)]["decision"] is None and state[id_of(4)]["decision"] == "accept"
+    history = [e["action"] for e in _events(ws, "fiftyone:tester") if e["sample_id"] == id_of(3)]
+    assert history == ["reject", "undo"]  # retracted by an event, nothing deleted

@@ -23,6 +23,9 @@ def test_defaults_bind_to_localhost():
     args = _args("ws")
     assert (args.address, args.port, args.reviewer, args.compact) == ("127.0.0.1", 8501, None, False)
     assert (args.auth, args.auth_header, args.insecure_no_auth, args.lease_s) == (None, None, False, 300.0)
+    assert args.compact_every == 60.0  # background compaction while serving
+    with pytest.raises(GristmillError, match="--compact-every must be 0"):
+        review.sign_in_env(_args("ws", "--compact-every", "-1"))
 
 
 def test_compact_only_moves_closed_journals_into_parquet(tmp_path, capsys):
