@@ -9,13 +9,14 @@ good (`stopped.json` in its folder); a new version, trained on the disagreements
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.atomic import write_json
 from curation.catalog import Catalog
+from curation.engine.audit import Agreement
 from curation.engine.thresholds import wilson
 from curation.labels import proposals, store
 from curation.labels.human import read_labels
@@ -23,19 +24,6 @@ from curation.labels.vocabulary import LABELS, LabelField, Vocabulary
 from curation.workspace import Workspace
 
 STOPPED = "stopped.json"
-
-
-@dataclass
-class Agreement:
-    """Humans' agreement with the audited automatic labels of one probe version."""
-
-    n: int
-    agree: int
-    rate: float | None
-    ci_low: float
-    ci_high: float
-    stopped: bool
-    message: str
 
 
 def measure(n: int, agree: int, vocabulary: Vocabulary) -> Agreement:
