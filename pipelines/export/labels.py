@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from curation.catalog import Catalog
-from curation.labels import audit
+from curation.labels import audit, store
 from curation.labels.human import read_labels
 from curation.labels.proposals import proposals_path
 from curation.labels.vocabulary import LabelField, load_vocabulary, vocabulary_path
@@ -90,19 +90,19 @@ def _prepare(catalog: Catalog, label_field: LabelField, table: str) -> LabelColu
 
 
 def _automatic_sql(catalog: Catalog, label_field: LabelField) -> str | None:
-    """SELECT sample_id, names, model of the probe's automatic labels that still stand, or None."""
+    """SELECT sample_id, names, model of the probe's automatic labels that still stand, or None.
+
+    Which versions are stopped comes from their folders (labels/models/<field>/vNNNN/stopped.json), so the
+    proposals file is read once, by the query that builds the field's table."""
     ws = catalog.workspace
     path = proposals_path(ws, label_field.name, "probe")
     if not path.is_file():
         return None
-    versions = [v for (v,) in catalog.con.execute(
-        f"SELECT DISTINCT model_version FROM read_parquet({quote_literal(path)})").fetchall()
-        if not audit.is_stopped(ws, label_field.name, v)]
-    if not versions:
-        return None
+    stopped = [v for v in store.versions(ws, label_field.name) if audit.is_stopped(ws, label_field.name, v)]
     return (f"SELECT sample_id, list_sort(automatic) AS names, model_version AS model "
             f"FROM read_parquet({quote_literal(path)}) WHERE len(automatic) > 0 "
-            f"AND vocabulary = {quote_literal(label_field.digest())} AND model_version IN ({literal_list(versions)})")
+            f"AND vocabulary = {quote_literal(label_field.digest())}"
+            + (f" AND model_version NOT IN ({literal_list(stopped)})" if stopped else ""))
 
 
 def class_label_features(labels: list[LabelColumns]) -> dict[str, dict]:
