@@ -10,8 +10,10 @@ The first refresh reads the whole log once. After that a refresh reads the journ
 event_ids of compacted files that appeared since (a background compaction), and the events of the samples
 that changed, whose state rows it recomputes: its cost follows what changed, not the log's history. A
 sample reviewed for the first time (no state row yet) has no event but those in `journal`, so its row is
-rebuilt from `journal` alone; only a sample reviewed before reads its compacted events (one row group per
-compacted file).
+rebuilt from `journal` alone, before the events of newly listed compacted files leave `journal` (the same
+refresh may read an event from a journal and find it compacted); only a sample reviewed before, or one
+with compacted events this connection never read from a journal, reads the compacted files (one row group
+per compacted file).
 Journals are read before compacted files are listed, as everywhere (curation.reviews).
 """
 from __future__ import annotations
@@ -56,9 +58,10 @@ class ReviewViews:
             return read.problems
         self._insert(read.table)
         changed = set(read.table["sample_id"].to_pylist())
+        known = self._with_state(changed)
+        # before `journal` loses the events that the added files hold, some of them perhaps just read
+        self._recompute(sorted(changed - known), "review_log.journal")
         unseen = self._take_compacted(added) if added else set()
-        known = self._with_state(changed - unseen)
-        self._recompute(sorted(changed - unseen - known), "review_log.journal")
         self._recompute(sorted(known | unseen), "reviews")
         return read.problems
 

@@ -124,6 +124,18 @@ def test_a_compaction_between_refreshes_loses_nothing_the_tail_missed(ws):
     assert _kept_state(catalog) == _full_state(catalog)
 
 
+def test_a_first_review_read_and_compacted_between_two_refreshes_keeps_its_state(ws):
+    catalog = Catalog(ws)
+    log = ReviewLog(ws, "alice")
+    log.accept("new")  # the live journal is compacted (and kept) before the catalog reads it
+    assert compact(ws).events_written == 1
+    catalog.refresh_reviews()  # reads the event from the journal and sees the new compacted file at once
+    assert [(r["sample_id"], r["decision"]) for r in _kept_state(catalog)] == [("new", "accept")]
+    ReviewLog(ws, "bob").reject("new", "other")
+    catalog.refresh_reviews()
+    assert _kept_state(catalog) == _full_state(catalog)
+
+
 def test_compaction_reads_only_what_was_appended_since_the_previous_one(ws):
     log = ReviewLog(ws, "alice")
     for i in range(1000):
