@@ -6,6 +6,10 @@ A shard `NNNNN` is three files in `shards/`:
                     of each media member so any sample can be read without scanning the tar
     NNNNN.done      commit marker (JSON stats), written last
 Each file is written under a temporary name and renamed; the marker makes a shard complete.
+
+A committed shard may get new versions (a crawl's retry round K re-fetches its transient failures,
+`curation.shard_versions`): version K adds `NNNNN.rK.tar` with only the media it fetched and replaces
+`NNNNN.parquet` whole, its rows pointing into the tars of every version. Tars are never changed once written.
 """
 import io
 import json
@@ -29,6 +33,11 @@ def shard_name(index: int) -> str:
     return f"{index:0{SHARD_DIGITS}d}"
 
 
+def shard_media_path(shard: str, version: int = 0) -> str:
+    """Workspace-relative path of the tar of a shard's `version`: 'shards/00012.tar', 'shards/00012.r2.tar'."""
+    return f"shards/{shard}.tar" if version == 0 else f"shards/{shard}.r{version}.tar"
+
+
 def is_shard_done(shards_dir: Path, shard: str) -> bool:
     """True when the shard committed (its marker exists)."""
     return (Path(shards_dir) / f"{shard}.done").is_file()
@@ -38,12 +47,14 @@ def is_shard_done(shards_dir: Path, shard: str) -> bool:
 class ShardWriter:
     """Collect one shard's samples, then `commit()` the tar, the Parquet and the marker atomically.
 
-    `workspace_root` is the workspace folder; media paths in the Parquet are relative to it.
+    `workspace_root` is the workspace folder; media paths in the Parquet are relative to it. `version` 0 writes
+    the shard's own tar; version K > 0 a tar of its own for the media a new version adds (`shard_versions`).
     """
 
     workspace_root: Path
     shard: str
     rows: list[dict] = field(default_factory=list)
+    version: int = 0
 
     def __post_init__(self):
         self._final_tar = Path(self.workspace_root) / self.media_path
@@ -53,7 +64,7 @@ class ShardWriter:
 
     @property
     def media_path(self) -> str:
-        return f"shards/{self.shard}.tar"
+        return shard_media_path(self.shard, self.version)
 
     def add(self, row: dict, media: bytes | None = None, ext: str | None = None) -> None:
         """Add one sample row (SAMPLES columns; `shard`/`media_*` are filled here) and its media bytes."""
@@ -93,13 +104,17 @@ class ShardWriter:
         """Write tar, Parquet, then the marker; return the Parquet path."""
         root = Path(self.workspace_root)
         table = self.table()
+        self.install_media()
+        parquet = write_parquet(table, root / "shards" / f"{self.shard}.parquet")
+        write_json(dict(stats or {}, shard=self.shard, rows=len(self.rows)), root / "shards" / f"{self.shard}.done")
+        return parquet
+
+    def install_media(self) -> None:
+        """Close the tar, fsync it and rename it to `media_path` (readers find it only through a Parquet row)."""
         self._tar.close()
         with open(self._tmp_tar, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(self._tmp_tar, self._final_tar)
-        parquet = write_parquet(table, root / "shards" / f"{self.shard}.parquet")
-        write_json(dict(stats or {}, shard=self.shard, rows=len(self.rows)), root / "shards" / f"{self.shard}.done")
-        return parquet
 
     def abort(self) -> None:
         """Drop the uncommitted shard's temporary tar."""

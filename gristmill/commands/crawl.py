@@ -7,6 +7,12 @@
     gristmill crawl WS --urls gs://bucket/list.parquet --runner DataflowRunner --beam-args --project=P ...
 
 Re-running the same command resumes: committed shards are kept, the others are crawled again.
+
+    gristmill crawl WS --retry-failed                          # timeouts, 5xx, 429, ... fetched again
+    gristmill crawl WS --retry-failed --kinds http_404 --timeout 30
+
+A retry round re-fetches the failures of a complete crawl with its recorded settings (flags given change them) and
+rewrites each shard as a new version; the summary lists every round's counts (pipelines/crawl/retry.py).
 Runner flags for Dataflow, Flink and Spark: pipelines/crawl/RUNNERS.md. Per-host limits, opt-outs and the user
 agent: docs/crawling-politely.md.
 """
@@ -29,27 +35,37 @@ _FIELD_FLAGS = {  # CrawlConfig field -> (flag, type)
 }
 
 
+_SWITCHES = ("allow_private_network", "resize_only_if_bigger", "respect_robots_txt", "respect_tdmrep",
+             "one_sample_per_url")  # CrawlConfig fields set by store_true flags
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from pipelines.crawl.config import CrawlConfig
+    from pipelines.crawl.status import TRANSIENT_KINDS
 
     fields = CrawlConfig.model_fields
     parser.add_argument("workspace", help="workspace folder (created when missing or empty)")
-    parser.add_argument("--urls", required=True,
+    parser.add_argument("--urls",
                         help="URL list: Parquet, CSV, TSV, JSON, JSONL or text (optionally .gz/.bz2/.xz/.zst); a file, "
-                             "folder or glob; local or fsspec URI")
-    parser.add_argument("--caption-col", default="caption",
+                             "folder or glob; local or fsspec URI (required, except with --retry-failed)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="fetch the failures of the workspace's complete crawl again, with its settings (the "
+                             "flags given change them), into new shard versions; one round per run")
+    parser.add_argument("--kinds",
+                        help="with --retry-failed: the failure kinds to fetch again, comma-separated (default: "
+                             f"{','.join(TRANSIENT_KINDS)})")
+    parser.add_argument("--caption-col",
                         help="caption column (default: caption); '' for lists without captions")
     parser.add_argument("--column-names", help="comma-separated names for header-less CSV/TSV (CC3M: caption,url)")
     for name, (flag, type_) in _FIELD_FLAGS.items():
         field = fields[name]
         choices = get_args(field.annotation) if get_origin(field.annotation) is Literal else None
         doc = f"{field.description}; " if field.description else ""
-        parser.add_argument(flag, dest=name, type=type_, default=field.default, choices=choices,
-                            help=f"{doc}default {field.default}")
+        parser.add_argument(flag, dest=name, type=type_, choices=choices, help=f"{doc}default {field.default}")
     parser.add_argument("--allow-private-network", action="store_true",
                         help="allow private and loopback addresses (cloud metadata and link-local stay refused)")
     parser.add_argument("--resize-only-if-bigger", action="store_true", help="never upscale")
-    parser.add_argument("--opt-out-directives", default="noai,noimageai,noml",
+    parser.add_argument("--opt-out-directives",
                         help="X-Robots-Tag directives honoured as opt-outs, comma-separated; '' to ignore (default "
                              "noai,noimageai,noml)")
     parser.add_argument("--respect-robots-txt", action="store_true",
@@ -66,25 +82,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from curation.errors import GristmillError
     from gristmill.console import console
-    from pipelines.crawl import CrawlConfig, crawl
+    from pipelines.crawl import CrawlConfig, crawl, retry_failed
 
-    config = CrawlConfig(
-        urls=args.urls,
-        caption_col=args.caption_col or None,
-        column_names=_csv_list(args.column_names) or None,
-        allow_private_network=args.allow_private_network,
-        resize_only_if_bigger=args.resize_only_if_bigger,
-        disallowed_header_directives=_csv_list(args.opt_out_directives),
-        respect_robots_txt=args.respect_robots_txt,
-        respect_tdmrep=args.respect_tdmrep,
-        one_sample_per_url=args.one_sample_per_url,
-        progress=not args.no_progress,
-        beam_args=args.beam_args,
-        **{name: getattr(args, name) for name in _FIELD_FLAGS},
-    )
-    report = crawl(args.workspace, config, console)
+    given = _given(args)
+    if args.retry_failed:
+        report = retry_failed(args.workspace, _csv_list(args.kinds), given, console)
+    elif args.kinds is not None:
+        raise GristmillError("--kinds chooses what --retry-failed fetches again; add --retry-failed")
+    elif not args.urls:
+        raise GristmillError("--urls is required (except with --retry-failed)")
+    else:
+        report = crawl(args.workspace, CrawlConfig(**given), console)
     return 0 if report.samples else 1
+
+
+def _given(args: argparse.Namespace) -> dict:
+    """The CrawlConfig fields set on the command line (a crawl takes the defaults for the others, a retry the
+    crawl's own settings)."""
+    given = {name: getattr(args, name) for name in _FIELD_FLAGS if getattr(args, name) is not None}
+    given.update({name: True for name in _SWITCHES if getattr(args, name)})
+    if args.urls:
+        given["urls"] = args.urls
+    if args.caption_col is not None:
+        given["caption_col"] = args.caption_col or None
+    if args.column_names is not None:
+        given["column_names"] = _csv_list(args.column_names) or None
+    if args.opt_out_directives is not None:
+        given["disallowed_header_directives"] = _csv_list(args.opt_out_directives)
+    if args.beam_args:
+        given["beam_args"] = args.beam_args
+    return dict(given, progress=not args.no_progress)
 
 
 def _csv_list(text: str | None) -> list[str]:

@@ -10,9 +10,12 @@ whose marker exists, creates its HTTP client and resizer in `setup()` and receiv
 so DoFns pickle to any worker that can reach the workspace's filesystem.
 
 `run_pipeline(job)` runs the graph on the job's runner over `job.shards`; local worker processes
-(`processes.py`) split one crawl by giving each its own shards.
+(`processes.py`) split one crawl by giving each its own shards. A job with `retry` set is a retry round
+(`retry.py`): `RetryShard` fetches the round's failures of committed shards again through the same download path
+and commits a new version of each shard (`curation.shard_versions`).
 """
 import importlib
+import json
 import os
 import queue
 import socket
@@ -28,11 +31,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from curation.atomic import write_json
 from curation.errors import GristmillError
-from curation.shards import ShardWriter, is_shard_done, shard_name
+from curation.shard_versions import commit_version, shard_version
+from curation.shards import ShardWriter, is_shard_done, read_shard, shard_name
 from pipelines.crawl.config import CrawlConfig
 from pipelines.crawl.fetch import Fetched, ImageFinisher, SampleFetcher
 from pipelines.crawl.plan import read_shard_plan
 from pipelines.crawl.records import Candidate, resolve_duplicates
+from pipelines.crawl.retry_rows import RetryRound, failed_ids, merge_rows, retried_marker
 
 DIRECT_RUNNERS = ("DirectRunner", "direct", "BundleBasedDirectRunner")
 
@@ -67,11 +72,13 @@ def pipeline_options(config: CrawlConfig) -> PipelineOptions:
 
 @dataclass(frozen=True)
 class CrawlJob:
-    """One crawl as the driver planned it: the options, the workspace and the planned shards to crawl."""
+    """One crawl as the driver planned it: the options, the workspace and the planned shards to crawl (or, with
+    `retry`, the committed shards to retry)."""
 
     config: CrawlConfig
     workspace: str
     shards: tuple[int, ...]
+    retry: RetryRound | None = None
 
 
 def run_pipeline(job: CrawlJob) -> None:
@@ -82,11 +89,14 @@ def run_pipeline(job: CrawlJob) -> None:
 
 def build_pipeline(p: beam.Pipeline, job: CrawlJob) -> beam.PCollection:
     """Add the crawl to `p`; the result holds one stats dict per shard crawled."""
+    config_json = job.config.model_dump_json()
+    step = CrawlShard(job.workspace, config_json) if job.retry is None else RetryShard(job.workspace, config_json,
+                                                                                       job.retry)
     return (
         p
         | "Shards" >> beam.Create(job.shards)
         | "SpreadShards" >> beam.Reshuffle()
-        | "CrawlShard" >> beam.ParDo(CrawlShard(job.workspace, job.config.model_dump_json()))
+        | "CrawlShard" >> beam.ParDo(step)
     )
 
 
@@ -138,9 +148,19 @@ class CrawlShard(beam.DoFn):
         yield self._crawl(shard, shards_dir, samples)
 
     def _crawl(self, shard: str, shards_dir: Path, candidates: list[Candidate]) -> dict:
-        tally = ShardTally(total=len(candidates), input_rows=sum(c.copies for c in candidates))
         writer = ShardWriter(Path(self.workspace), shard)
-        progress_file = progress_path(shards_dir, shard)
+        try:
+            tally = self._fetch_into(writer, shards_dir, candidates)
+            writer.commit(tally.as_dict())
+        except BaseException:
+            writer.abort()
+            raise
+        return dict(tally.as_dict(), shard=shard)
+
+    def _fetch_into(self, writer: ShardWriter, shards_dir: Path, candidates: list[Candidate]) -> "ShardTally":
+        """Fetch `candidates` (each URL once) into `writer`, rows sorted by sample_id; returns their tally."""
+        tally = ShardTally(total=len(candidates), input_rows=sum(c.copies for c in candidates))
+        progress_file = progress_path(shards_dir, writer.shard)
         to_fetch, sharing = fetch_once_per_url(candidates)
         try:
             for fetched in self._download_all(to_fetch):
@@ -154,14 +174,10 @@ class CrawlShard(beam.DoFn):
                     tally.add(row)
                 if tally.due(self.config.progress_interval):
                     write_json(tally.as_dict(), progress_file)
-            writer.rows.sort(key=lambda r: r["sample_id"])  # deterministic Parquet whatever the finishing order
-            writer.commit(tally.as_dict())
-        except BaseException:
-            writer.abort()
-            raise
         finally:
             progress_file.unlink(missing_ok=True)
-        return dict(tally.as_dict(), shard=shard)
+        writer.rows.sort(key=lambda r: r["sample_id"])  # deterministic Parquet whatever the finishing order
+        return tally
 
     def _download_all(self, candidates: list[Candidate]) -> Iterator[Fetched]:
         """Fetched samples in completion order, at most 2 x threads in flight (bounded memory)."""
@@ -177,6 +193,37 @@ class CrawlShard(beam.DoFn):
                     in_flight -= 1
             for _ in range(in_flight):
                 yield finished.get().result()
+
+
+class RetryShard(CrawlShard):
+    """Fetch the round's failures of one committed shard again and commit the shard's new version; skips shards
+    already at this round's version and shards without such failures."""
+
+    def __init__(self, workspace: str, config_json: str, retry: RetryRound):
+        super().__init__(workspace, config_json)
+        self.retry = retry
+
+    def process(self, index: int) -> Iterator[dict]:
+        shard = shard_name(index)
+        shards_dir = Path(self.workspace) / "shards"
+        if shard_version(shards_dir, shard) >= self.retry.round:
+            return
+        rows = read_shard(Path(self.workspace), shard).to_pylist()
+        failed = failed_ids(rows, self.retry.kinds)
+        if not failed:
+            return
+        planned = dedupe(read_shard_plan(shards_dir, shard), self.config.one_sample_per_url)
+        writer = ShardWriter(Path(self.workspace), shard, version=self.retry.round)
+        try:
+            attempt = self._fetch_into(writer, shards_dir, [c for c in planned if c.sample_id in failed]).as_dict()
+            writer.rows = merge_rows(rows, writer.rows, self.retry.round)
+            marker = retried_marker(json.loads((shards_dir / f"{shard}.done").read_text()), writer.rows, attempt,
+                                    self.retry)
+            commit_version(writer, writer.table(), marker)
+        except BaseException:
+            writer.abort()
+            raise
+        yield dict(attempt, shard=shard)
 
 
 class ShardTally:

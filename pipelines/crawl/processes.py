@@ -15,7 +15,7 @@ import multiprocessing
 import multiprocessing.connection
 import pickle
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipelines.crawl.orphans import exit_with_parent
 from pipelines.crawl.pipeline import CrawlJob, pipeline_options, run_pipeline
@@ -37,7 +37,7 @@ class LocalProcesses:
     def __init__(self, job: CrawlJob, shard_sets: list[frozenset[int]]):
         in_memory = job.config.model_copy(update={"direct_running_mode": "in_memory", "direct_num_workers": 1})
         pipeline_options(in_memory)  # raises on unknown options, before any worker starts
-        self.jobs = [CrawlJob(in_memory, job.workspace, tuple(sorted(shards))) for shards in shard_sets]
+        self.jobs = [replace(job, config=in_memory, shards=tuple(sorted(shards))) for shards in shard_sets]
         self.shard_sets = shard_sets
         self._running: list[_Worker] = []
 

@@ -6,7 +6,9 @@ every later run reads only the plans of the shards not yet committed and never t
 is pinned in `shards/crawl-plan.json`: a later crawl of another list (or with another shard size or columns)
 into the same workspace is refused instead of silently mixing two layouts. Likewise the resize and
 encode settings are pinned in `shards/crawl-settings.json` by the first crawl: a workspace never mixes samples
-written with two settings. One crawl at a time holds the workspace's lock (`lock.py`).
+written with two settings. Every crawl records its whole configuration in `shards/crawl-config.json`, which a
+retry round (`retry.py`) runs with. One crawl or retry at a time holds the workspace's lock (`lock.py`); each
+first finishes or undoes the shard commits a killed retry left half done (`curation.shard_versions`).
 
 Where the pipeline runs: on the configured Beam runner in a thread of the driver, except for the DirectRunner's
 `multi_processing` mode, where the shards still to crawl are split over local worker processes that each run
@@ -24,6 +26,7 @@ from rich.console import Console
 
 from curation.atomic import write_json
 from curation.errors import GristmillError
+from curation.shard_versions import recover_commits
 from curation.workspace import CONFIG_NAME, Workspace
 from pipelines.crawl.config import OUTPUT_SETTINGS, CrawlConfig
 from pipelines.crawl.inputs import Columns, InputPart, plan_inputs
@@ -35,6 +38,7 @@ from pipelines.crawl.report import CrawlReport, ProgressMonitor, build_report, r
 
 PLAN_FILE = "crawl-plan.json"
 SETTINGS_FILE = "crawl-settings.json"
+CONFIG_FILE = "crawl-config.json"
 # how samples map to shards; a workspace pinned with another layout is refused. v3: the shard count comes from the
 # rows planned (v2 counted lines of text files) and the plan is persisted in shards/plan
 LAYOUT = "url-hash-ranges/v3"
@@ -57,9 +61,10 @@ def _crawl_locked(ws: Workspace, config: CrawlConfig, console: Console | None) -
     columns = Columns(config.url_col, config.caption_col, tuple(config.column_names or ()) or None)
     parts = plan_inputs(config.urls, config.input_format, columns)
     list_bytes = _pin_plan(ws, config, parts)
-    _pin_settings(ws, config)
+    pin_settings(ws, config)
     shards_dir = ws.path("shards")
-    _remove_stale_temporaries(shards_dir)
+    write_json(config.model_dump(mode="json"), shards_dir / CONFIG_FILE)
+    prepare_shards(shards_dir)
     out = console if config.progress else None
     planning = time.time()
     plan = load_or_make_plan(shards_dir, parts, columns, config.shard_size, config.video_extensions, list_bytes)
@@ -69,12 +74,21 @@ def _crawl_locked(ws: Workspace, config: CrawlConfig, console: Console | None) -
     done_before = set(read_markers(shards_dir))
     pending = [int(name) for name in sorted(plan["planned"]) if name not in done_before]
     job = CrawlJob(config, str(ws.root.resolve()), tuple(pending))
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)  # workers' start-up chatter; failures still raise
     started = time.time()
-    with _start(job) as running, ProgressMonitor(shards_dir, done_before, out) as monitor:
-        while not running.wait(config.progress_interval):
+    run_job(job, ProgressMonitor(shards_dir, done_before, out))
+    return publish(ws, build_report(ws.root, config.urls, config.runner, started, done_before), out)
+
+
+def run_job(job: CrawlJob, monitor: ProgressMonitor) -> None:
+    """Run `job` to its end (`start_job`), updating `monitor` every progress interval."""
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)  # workers' start-up chatter; failures still raise
+    with start_job(job) as running, monitor:
+        while not running.wait(job.config.progress_interval):
             monitor.update()
-    report = build_report(ws.root, config.urls, config.runner, started, done_before)
+
+
+def publish(ws: Workspace, report: CrawlReport, out: Console | None) -> CrawlReport:
+    """Write `report` to reports/crawl.json and print its summary on `out` (when not None)."""
     report_path = write_json(report.model_dump(), ws.path("reports", REPORT_FILE))
     if out is not None:
         out.print(summary(report, report_path))
@@ -106,7 +120,7 @@ def _pin_plan(ws: Workspace, config: CrawlConfig, parts: list[InputPart]) -> int
     return sum(i["bytes"] for i in inputs)
 
 
-def _pin_settings(ws: Workspace, config: CrawlConfig) -> None:
+def pin_settings(ws: Workspace, config: CrawlConfig) -> None:
     """Pin the output settings on the first crawl; refuse a later one with others, listing the differences."""
     settings = config.output_settings()
     path = ws.path("shards", SETTINGS_FILE)
@@ -123,15 +137,17 @@ def _pin_settings(ws: Workspace, config: CrawlConfig) -> None:
         )
 
 
-def _remove_stale_temporaries(shards_dir: Path) -> None:
-    """Delete temporary files of shards a killed crawl left uncommitted (committed shards have no temporaries)."""
+def prepare_shards(shards_dir: Path) -> None:
+    """Finish or undo the commits a killed retry left half done, then delete the temporary files of shards a
+    killed crawl left uncommitted (committed shards have no temporaries)."""
+    recover_commits(shards_dir)
     for tmp in shards_dir.glob(".*.tmp-*"):
         tmp.unlink(missing_ok=True)
     for progress in shards_dir.glob(".*.progress.json"):
         progress.unlink(missing_ok=True)
 
 
-def _start(job: CrawlJob) -> "LocalProcesses | PipelineThread":
+def start_job(job: CrawlJob) -> "LocalProcesses | PipelineThread":
     """Local worker processes for the DirectRunner's multi_processing mode, else the pipeline in a thread."""
     config = job.config
     if config.runner in DIRECT_RUNNERS and config.direct_running_mode == "multi_processing":

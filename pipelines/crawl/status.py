@@ -82,15 +82,30 @@ UNDECODABLE_VIDEO = "undecodable_video"
 INTERNAL_ERROR = "internal_error"
 
 HTTP_3XX = "http_3xx"
+HTTP_4XX = "http_4xx"
+HTTP_5XX = "http_5xx"
+HTTP_429 = "http_429"
 NAMED_HTTP_CODES = (401, 403, 404, 410, 429)
 BOMB_PIXELS_PER_BYTE = 1000
+
+FAILURE_KINDS = frozenset({
+    BAD_ROW, BAD_URL, BAD_SCHEME, DUPLICATE_URL, BLOCKED_PRIVATE_NETWORK, DNS_ERROR, CONNECTION_ERROR, TLS_ERROR,
+    TIMEOUT, TOO_MANY_REDIRECTS, OPTED_OUT, HOST_UNAVAILABLE, ROBOTS_DISALLOWED, TDM_RESERVED, WRONG_CONTENT_TYPE,
+    TOO_LARGE, TRUNCATED, CORRUPT, NOT_AN_IMAGE, TOO_MANY_PIXELS, DECOMPRESSION_BOMB, RESIZE_ERROR, NOT_A_VIDEO,
+    UNDECODABLE_VIDEO, INTERNAL_ERROR, HTTP_3XX, HTTP_4XX, HTTP_5XX, *(f"http_{c}" for c in NAMED_HTTP_CODES),
+})
+"""Every failure kind above (`status` of a sample that is not 'success')."""
+TRANSIENT_KINDS = (TIMEOUT, CONNECTION_ERROR, DNS_ERROR, HTTP_5XX, HTTP_429, HOST_UNAVAILABLE)
+"""The failures that may pass with time, which `--retry-failed` fetches again by default: the server or network was
+busy or down (a DNS failure is often a resolver overloaded by the crawl itself). Permanent answers (http_404, opt-outs,
+bad URLs, payload defects) are retried only when named."""
 
 
 def http_status_kind(code: int) -> str:
     """The status for an HTTP error answer: http_404 for named codes, else http_4xx / http_5xx."""
     if code in NAMED_HTTP_CODES:
         return f"http_{code}"
-    return "http_5xx" if code >= 500 else "http_4xx"
+    return HTTP_5XX if code >= 500 else HTTP_4XX
 
 
 @dataclass
