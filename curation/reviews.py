@@ -186,11 +186,11 @@ class ReviewLog:
         """Remove a tag from the sample."""
         return self._append(sample_id, "tag_remove", at_us, tag=_clean_tag(tag))
 
-    def label(self, sample_id: str, field_name: str, value: str | None) -> dict:
+    def label(self, sample_id: str, field_name: str, value: str | None, at_us: int | None = None) -> dict:
         """Set (or clear, with None) a label field of the sample."""
         if not field_name or not field_name.strip():
             raise ReviewError("a label fix needs a field name")
-        return self._append(sample_id, "label", None, label_field=field_name.strip(), label_value=value)
+        return self._append(sample_id, "label", at_us, label_field=field_name.strip(), label_value=value)
 
     def undo(self, event_id: str, at_us: int | None = None) -> dict:
         """Cancel (retract) an earlier event of any reviewer; undo events themselves cannot be undone."""

@@ -22,8 +22,8 @@ COMMANDS = {
     "score": "run scorers over every crawled sample and clip: one Parquet per scorer and shard, resumable",
     "curate": "apply a curation recipe (built-in name or YAML file): decisions, funnel and score histograms",
     "review": "review samples in the Streamlit app (queues, captions, tags, threshold tuner) into the review log",
-    "fiftyone": "build/update a persistent FiftyOne dataset of samples, or `sync` its tag and caption edits "
-                "into the review log",
+    "fiftyone": "build/update a persistent FiftyOne dataset of samples (`--brain`: embedding map, similarity, "
+                "uniqueness), or `sync` its tag, caption and label edits into the review log",
     "engine": "the model in the loop: train it on review decisions, route samples automatically, report the stage",
     "labels": "label fields: define a vocabulary, propose labels zero-shot, train a probe on human labels, report",
     "export": "write a release (Parquet/WebDataset shards + manifest); `export verify DIR`, `export diff A B`",

@@ -11,6 +11,12 @@ Decision tags are decisions, not tags: adding `accepted` (or `accept`) records a
 (or `reject`) a reject with reason `other`, `reject:<reason>` one with that configured reason; removing one
 retracts (an undo event) the decision a sync recorded for it. An event synced from FiftyOne carries the
 time FiftyOne last modified the sample, so it never overrides a decision made in the app after that.
+Label fields (labeling_ui.fiftyone_labels): every field of the label vocabulary has `<field>_proposal`
+(the stored proposal, never synced) and `<field>_human` (the current human label, with baseline
+`gm_base_label_<field>`); `sync` records a changed `<field>_human` as a label event, at FiftyOne's time, and
+reports a class the field does not have as a problem of that sample. `build(..., brain=True)` also attaches
+the stored embeddings and computes the brain runs gm_map, gm_similarity and gm_uniqueness
+(labeling_ui.fiftyone_brain).
 Updating a dataset syncs it first, so an edit made in FiftyOne is never overwritten before it is recorded.
 """
 from __future__ import annotations
@@ -23,10 +29,12 @@ from pathlib import Path
 from curation.atomic import write_bytes
 from curation.catalog import Catalog
 from curation.errors import GristmillError
+from curation.labels.vocabulary import load_vocabulary
 from curation.reviews import ReviewLog
 from curation.shards import read_media
 from curation.sql import quote_identifier
 from curation.workspace import Workspace
+from labeling_ui import fiftyone_brain, fiftyone_labels
 from labeling_ui.queues import column_sql, score_columns
 
 MEDIA = ("fiftyone", "media")
@@ -40,21 +48,24 @@ _MIME_EXT = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "ima
 
 @dataclass
 class BuildReport:
-    """What `build` did: the dataset name, samples added and updated, and the sync it ran first (if any)."""
+    """What `build` did: the dataset name, samples added and updated, the sync it ran first and the brain runs
+    (if any)."""
 
     name: str
     added: int
     updated: int
     synced: "SyncReport | None"
+    brain: "fiftyone_brain.BrainReport | None"
 
 
 @dataclass
 class SyncReport:
-    """What `sync` recorded: events by action, and samples whose edits the log already had."""
+    """What `sync` recorded: events by action, edits the log already had, and edits it could not use (why)."""
 
     reviewer: str
     events: dict[str, int]
     already_recorded: int
+    problems: list[str]
 
 
 def default_name(workspace: Workspace) -> str:
@@ -133,8 +144,9 @@ def _declare_fields(dataset, scores: list[str]) -> None:
 
 
 def build(workspace: Workspace, name: str | None = None, where: str | None = None,
-          user: str | None = None) -> BuildReport:
-    """Create or update the persistent dataset `name` with the samples matching `where` (SQL over the views)."""
+          user: str | None = None, brain: bool = False) -> BuildReport:
+    """Create or update the persistent dataset `name` with the samples matching `where` (SQL over the views);
+    with `brain`, also attach the stored embeddings and (re)compute the brain runs (labeling_ui.fiftyone_brain)."""
     import fiftyone as fo
 
     name = name or default_name(workspace)
@@ -142,13 +154,16 @@ def build(workspace: Workspace, name: str | None = None, where: str | None = Non
     catalog = Catalog(workspace)
     rows = _selection(catalog, where)
     scores = score_columns(catalog)
+    vocabulary = load_vocabulary(workspace)
+    labels = fiftyone_labels.sample_fields(catalog, vocabulary, [row["sample_id"] for row in rows])
     dataset = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name)
     dataset.persistent = True
     _declare_fields(dataset, scores)
+    fiftyone_labels.declare(dataset, vocabulary)
     existing = set(dataset.distinct("gm_id")) if len(dataset) else set()
     new, updates = [], {}
     for row in rows:
-        fields = _fields(row, scores)
+        fields = _fields(row, scores) | labels[row["sample_id"]]
         if row["sample_id"] in existing:
             updates[row["sample_id"]] = fields
         else:
@@ -161,15 +176,17 @@ def build(workspace: Workspace, name: str | None = None, where: str | None = Non
             if field != "gm_id":
                 dataset.set_values(field, {i: f[field] for i, f in updates.items()}, key_field="gm_id")
         dataset.set_values("tags", {i: f["gm_base_tags"] for i, f in updates.items()}, key_field="gm_id")
-    return BuildReport(name, len(new), len(updates), synced)
+    report = fiftyone_brain.compute(dataset, catalog) if brain else None
+    return BuildReport(name, len(new), len(updates), synced, report)
 
 
 def sync(workspace: Workspace, name: str, user: str | None = None) -> SyncReport:
-    """Record the caption, tag and decision edits made in FiftyOne since the last build or sync as review events.
+    """Record the caption, tag, decision and human label edits made in FiftyOne since the last build or sync as
+    review events.
 
     Each event's time is when FiftyOne last modified the sample, so a decision made in the app after it wins
     by the conflict rule (curation.reviews), whenever the sync runs. A removed decision tag retracts (undoes)
-    the decision a sync recorded for it.
+    the decision a sync recorded for it. A label of a class the field does not have is reported in `problems`.
     """
     import fiftyone as fo
 
@@ -228,15 +245,20 @@ def sync(workspace: Workspace, name: str, user: str | None = None) -> SyncReport
                 plan(log.edit_caption, sid, caption, state["caption"])
             else:
                 already += 1
+    labels = fiftyone_labels.read_edits(dataset, catalog, load_vocabulary(workspace), ids)
+    for row, sid, label_field, value in labels.edits:
+        planned.append((_epoch_us(modified[row]), len(planned), log.label, (sid, label_field, value)))
     planned.sort(key=lambda p: (p[0] is None, p[0] or 0, p[1]))  # oldest first: ts never decreases in a session
     events = [action(*args, at_us=at_us) for at_us, _, action, args in planned]
     dataset.set_values("gm_base_tags", [list(t or []) for t in tags])
     dataset.set_values("gm_base_caption", captions)
+    for base, values in labels.baselines.items():
+        dataset.set_values(base, values)
     log.close()
     counts: dict[str, int] = {}
     for event in events:
         counts[event["action"]] = counts.get(event["action"], 0) + 1
-    return SyncReport(log.reviewer, counts, already)
+    return SyncReport(log.reviewer, counts, already + labels.already_recorded, labels.problems)
 
 
 def _fiftyone_decisions(catalog: Catalog, ids: list[str]) -> dict[tuple[str, str], str]:

@@ -1,7 +1,6 @@
 """FiftyOne round trip with a real mongod: build a dataset, edit it as a FiftyOne user would, sync it back."""
 import argparse
 import time
-import uuid
 
 import pytest
 
@@ -12,14 +11,6 @@ from labeling_ui import fiftyone_bridge as bridge
 from tests.review.workspaces import caption_of, id_of, small_workspace
 
 fo = pytest.importorskip("fiftyone")
-
-
-@pytest.fixture
-def dataset_name():
-    name = f"gristmill-test-{uuid.uuid4().hex[:8]}"
-    yield name
-    if fo.dataset_exists(name):
-        fo.delete_dataset(name)
 
 
 def _events(ws, reviewer):
@@ -76,7 +67,7 @@ def test_build_edit_sync_is_idempotent_and_updates_keep_everything(tmp_path, dat
     assert again.events == {} and again.already_recorded == 1
 
     args = argparse.Namespace(words=[str(ws.root)], name=dataset_name, where="samples.caption LIKE '%circle%'",
-                              user="tester", launch=False, port=5151, address="127.0.0.1")
+                              user="tester", brain=False, launch=False, port=5151, address="127.0.0.1")
     assert command.run(args) == 0
     assert f"0 sample(s) added, {len(circles)} updated" in capsys.readouterr().out.replace("\n", " ")
     assert _sample(dataset, id_of(8)).tags == ["tagged_after_build"]
