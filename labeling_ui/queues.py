@@ -18,7 +18,8 @@ workspace has no such view or the sample no generated caption.
 
 `ui.queue` also says how many different reviewers should decide each member (`reviews_wanted`): 2 for the
 AGREEMENT_SHARE of the random audit queue that is deliberately double-reviewed, 1 for everything else.
-`labeling_ui.work` hands out pages of a queue under leases according to it.
+`labeling_ui.work` hands out pages of a queue under leases according to it. `build_listed` ranks members that
+another module chose (the Labels page's label queues, labeling_ui.labelling) into the same tables.
 """
 from __future__ import annotations
 
@@ -88,6 +89,10 @@ class QueueSpec:
         }[self.kind]
         only = f", {self.sample_kind} only" if self.sample_kind else ""
         return f"{QUEUE_KINDS[self.kind]}: {detail}{only}" + (" (unreviewed only)" if self.hide_reviewed else "")
+
+    def done_sql(self, where: str) -> str:
+        """SELECT sample_id, n, reviewers of the members (`where`) that reviewers decided (`decided_sql`)."""
+        return decided_sql(where)
 
 
 @dataclass
@@ -162,18 +167,25 @@ def similar_sql() -> str:
             "ORDER BY similarity DESC, e.sample_id LIMIT $2")
 
 
+def _listed_members(catalog: Catalog, sample_ids: list[str], p=None, kind=None, suggestion=None) -> str:
+    """Members chosen outside SQL, in `ui.listed` (sample_id, key: its position, the model columns, null when
+    not given); its SELECT."""
+    n = len(sample_ids)
+    table = pa.table({"sample_id": pa.array(sample_ids, pa.string()), "key": pa.array(range(n), pa.int64()),
+                      "model_p": pa.array(p or [None] * n, pa.float64()),
+                      "model_kind": pa.array(kind or [None] * n, pa.string()),
+                      "model_suggestion": pa.array(suggestion or [None] * n, pa.string())})
+    catalog.con.register("_listed", table)
+    catalog.con.execute("CREATE OR REPLACE TABLE ui.listed AS SELECT * FROM _listed").fetchall()
+    catalog.con.unregister("_listed")
+    return "SELECT * FROM ui.listed"
+
+
 def _engine_members(catalog: Catalog, engine) -> str:
-    """The engine's queue in `ui.engine_queue` (sample_id, key: its position, model columns); its SELECT."""
+    """The engine's queue (key: its position, with the model's columns); its SELECT."""
     items = engine.queue(FLAGGED_LIMIT)
-    table = pa.table({"sample_id": pa.array([i.sample_id for i in items], pa.string()),
-                      "key": pa.array(range(len(items)), pa.int64()),
-                      "model_p": pa.array([i.p for i in items], pa.float64()),
-                      "model_kind": pa.array([i.kind for i in items], pa.string()),
-                      "model_suggestion": pa.array([i.suggestion for i in items], pa.string())})
-    catalog.con.register("_engine_queue", table)
-    catalog.con.execute("CREATE OR REPLACE TABLE ui.engine_queue AS SELECT * FROM _engine_queue").fetchall()
-    catalog.con.unregister("_engine_queue")
-    return "SELECT * FROM ui.engine_queue"
+    return _listed_members(catalog, [i.sample_id for i in items], [i.p for i in items], [i.kind for i in items],
+                           [i.suggestion for i in items])
 
 
 def reviews_wanted_sql(spec: QueueSpec) -> str:
@@ -220,9 +232,23 @@ def build(catalog: Catalog, spec: QueueSpec, engine=None, reviewer: str | None =
         conditions.append("sample_id IN (SELECT sample_id FROM samples WHERE kind = ?)")
         params = [*params, spec.sample_kind]
     hide = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return _rank(catalog, spec, f"FROM ({sql}) m {join} {hide}", params, wanted)
+
+
+def build_listed(catalog: Catalog, spec, sample_ids: list[str]) -> Queue:
+    """Rank `sample_ids`, in their order, into ui.queue (one reviewer each), for members another module chose
+    (labeling_ui.labelling). `spec` needs what `labeling_ui.work` asks of a QueueSpec: `hide_reviewed`, `done_sql`."""
+    catalog.con.execute("CREATE SCHEMA IF NOT EXISTS ui").fetchall()
+    return _rank(catalog, spec, f"FROM ({_listed_members(catalog, sample_ids)}) m", [], "1")
+
+
+def _rank(catalog: Catalog, spec, members: str, params: list, wanted: str) -> Queue:
+    """Create ui.queue from `members` (a FROM clause with sample_id, key and the model columns) ranked by key,
+    then ui.details' first chunk."""
+    con = catalog.con
     con.execute(f"CREATE OR REPLACE TABLE ui.queue AS SELECT row_number() OVER (ORDER BY key, sample_id) AS rank, "
-                f"sample_id, model_p, model_kind, model_suggestion, {wanted} AS reviews_wanted "
-                f"FROM ({sql}) m {join} {hide}", params).fetchall()
+                f"sample_id, model_p, model_kind, model_suggestion, {wanted} AS reviews_wanted {members}",
+                params).fetchall()
     con.execute(f"CREATE OR REPLACE TABLE ui.details AS {_details_select(catalog, 1, CHUNK_ROWS)}").fetchall()
     size = con.execute("SELECT count(*) FROM ui.queue").fetchall()[0][0]
     return Queue(spec, size, {0})
@@ -271,7 +297,7 @@ def rows(catalog: Catalog, queue: Queue, ranks: list[int]) -> list[dict]:
     listing = literal_list(sid for (sid,) in ids)  # a literal list reaches review_state's index
     return catalog.query(
         "SELECT d.*, r.decision, r.reject_reason, r.decision_reviewer, r.decision_role, r.conflicting, "
-        "r.reviewer_decisions, r.final_caption, r.tags, r.n_events FROM ui.details d "
+        "r.reviewer_decisions, r.final_caption, r.tags, r.labels, r.n_events FROM ui.details d "
         f"LEFT JOIN (SELECT * FROM review_state WHERE sample_id IN ({listing})) r USING (sample_id) "
         f"WHERE d.rank IN ({wanted}) ORDER BY d.rank"
     ).to_pylist()

@@ -162,6 +162,13 @@ def record(event: dict) -> None:
     s.catalog.refresh_reviews()
 
 
+def undo_last() -> None:
+    """Undo this session's latest action that is not undone yet (an undo event; nothing when there is none)."""
+    s = session()
+    if s.undo_stack:
+        record(s.log.undo(s.undo_stack[-1]))
+
+
 def cached(key: str, compute):
     """A per-session memo for catalog summaries that do not change while the app runs (decisions, scores)."""
     s = session()

@@ -2,12 +2,12 @@
 
 A page starts at a rank of `ui.queue` and takes the next members, in rank order, that the session can be
 granted (curation.leases: not leased to enough other sessions) and, for a queue of unreviewed samples, that
-still want a decision: the reviewers who decided them plus those holding them are fewer than
-`reviews_wanted`, or this reviewer decided them (their own work stays on their pages). Samples the session
-already holds stay on its page whoever decided them. Showing a page renews its leases and releases the
-session's others, so two reviewers on one queue see disjoint pages. Decisions are checked after the leases
-are granted: a reviewer releases a sample only after its decision is on disk, so whoever is granted it next
-sees that decision.
+still want a decision (a label, in a label queue: labeling_ui.labelling): the reviewers who decided them plus
+those holding them are fewer than `reviews_wanted`, or this reviewer decided them (their own work stays on their
+pages). Samples the session already holds stay on its page whoever decided them. Showing a page renews its
+leases and releases the session's others, so two reviewers on one queue see disjoint pages. Decisions are
+checked after the leases are granted: a reviewer releases a sample only after its decision is on disk, so
+whoever is granted it next sees that decision.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 from curation.catalog import Catalog
 from curation.leases import Leases
 from curation.sql import literal_list
-from labeling_ui.queues import Queue, decided_sql
+from labeling_ui.queues import Queue
 
 MAX_WINDOW = 4096  # members looked at in one round; rounds double their window while they find few
 
@@ -52,7 +52,7 @@ def claim_page(catalog: Catalog, queue: Queue, leases: Leases, holder: str, revi
         fresh = {sid: others for sid, others in granted.items() if sid not in mine}
         if fresh and queue.spec.hide_reviewed:
             catalog.refresh_reviews()  # decisions written before their lease was released are visible now
-        done = _done(catalog, fresh, reviewer) if queue.spec.hide_reviewed else set()
+        done = _done(catalog, queue, fresh, reviewer) if queue.spec.hide_reviewed else set()
         for row in window:
             sid = row["sample_id"]
             if sid in granted and sid not in done:
@@ -80,15 +80,16 @@ def _window(catalog: Catalog, others: dict[str, int], start: int, n: int) -> lis
         catalog.con.unregister("_held")
 
 
-def _done(catalog: Catalog, fresh: dict[str, list[str]], reviewer: str) -> set[str]:
+def _done(catalog: Catalog, queue: Queue, fresh: dict[str, list[str]], reviewer: str) -> set[str]:
     """Of the `fresh` grants (sample → reviewers of its other holders), those that need no more reviewers.
 
-    A sample is done when the reviewers who decided it plus those holding it reach its `reviews_wanted`,
-    unless `reviewer` decided it (their own work stays on their pages).
+    A sample is done when the reviewers who decided it (`queue.spec.done_sql`: in a label queue, labelled it)
+    plus those holding it reach its `reviews_wanted`, unless `reviewer` decided it (their own work stays on
+    their pages).
     """
     if not fresh:
         return set()
-    decided_here = decided_sql(f"sample_id IN ({literal_list(fresh)})")
+    decided_here = queue.spec.done_sql(f"sample_id IN ({literal_list(fresh)})")
     rows = catalog.con.execute(f"SELECT d.sample_id, d.reviewers, q.reviews_wanted FROM ({decided_here}) d "
                                "JOIN ui.queue q USING (sample_id)").fetchall()
     decided = {sid: (set(reviewers), wanted) for sid, reviewers, wanted in rows}

@@ -13,11 +13,10 @@ import streamlit as st
 
 from curation.errors import GristmillError
 from curation.sql import quote_identifier
-from labeling_ui import queues, state, work
+from labeling_ui import paging, queues, state, widgets
 from labeling_ui.queues import QueueSpec
 from schemas import SAMPLE_KINDS
 
-PAGE_SIZES = [6, 12, 24, 48]
 COLUMNS = 3
 CONFLICT_RULE = ("Which decision counts: an admin's outranks a reviewer's; among equals the latest by when it was "
                  "made (in the app, or in FiftyOne) wins. A conflict leaves this queue once the reviewers agree "
@@ -116,33 +115,16 @@ def _queue(s: state.Session, spec: QueueSpec) -> queues.Queue:
                 st.info(str(exc))
                 st.stop()
         st.session_state.queue = queue
-        st.session_state.page_starts = [1]
-        st.session_state.page_index = 0
-        st.session_state.focus = 0
+        paging.reset()
     return queue
 
 
 # -- actions (button callbacks: they run before the page is drawn again) -------------------------------------
-def _move_focus(step: int, n_rows: int, has_next: bool) -> None:
-    focus, page_index = st.session_state.focus + step, st.session_state.page_index
-    if focus >= n_rows:
-        focus, page_index = (0, page_index + 1) if has_next else (n_rows - 1, page_index)
-    elif focus < 0:
-        focus, page_index = (st.session_state.page_size - 1, page_index - 1) if page_index > 0 else (0, 0)
-    st.session_state.focus, st.session_state.page_index = focus, page_index
-
-
-def _turn_page(step: int, has_next: bool) -> None:
-    if step < 0 or has_next:
-        st.session_state.page_index = max(0, st.session_state.page_index + step)
-    st.session_state.focus = 0
-
-
 def _decide(sample_id: str, action: str, n_rows: int, has_next: bool) -> None:
     log = state.session().log
     event = log.accept(sample_id) if action == "accept" else log.reject(sample_id, st.session_state.reject_reason)
     state.record(event)
-    _move_focus(1, n_rows, has_next)
+    paging.move_focus(1, n_rows, has_next)
 
 
 def _edit_caption(sample_id: str, old: str | None) -> None:
@@ -159,16 +141,6 @@ def _tag(sample_id: str, add: bool, tag: str | None = None) -> None:
         if not tag:
             return
     state.record(log.tag(sample_id, tag) if add else log.untag(sample_id, tag))
-
-
-def _undo() -> None:
-    s = state.session()
-    if s.undo_stack:
-        state.record(s.log.undo(s.undo_stack[-1]))
-
-
-def _focus(index: int) -> None:
-    st.session_state.focus = index
 
 
 # -- drawing -----------------------------------------------------------------------------------------------
@@ -197,16 +169,7 @@ def _model_line(row: dict) -> str:
 
 def _card(row: dict, index: int, focused: bool, scores: list[str]) -> None:
     with st.container(border=True):
-        st.markdown(("**▶ focused** · " if focused else "") + f"`{row['sample_id'][:12]}` · #{row['rank']:,}")
-        if row["parent_id"] is not None:
-            st.caption(f"{row['kind']} of `{row['parent_id'][:12]}` · {row['start_s']:.2f}–{row['end_s']:.2f} s")
-        media = state.media_bytes(row)
-        if media is None:
-            st.caption(f"(no media: {row['media_type']})")
-        elif row["media_type"] == "video":
-            st.video(media)
-        else:
-            st.image(media, width="stretch")
+        widgets.sample_head(row, focused)
         if row["final_caption"] is not None:
             st.markdown(f"~~{row['caption'] or ''}~~  \n**{row['final_caption']}**")
         else:
@@ -220,8 +183,7 @@ def _card(row: dict, index: int, focused: bool, scores: list[str]) -> None:
         outcomes = {True: "kept", False: f"dropped: {row['drop_reason']}", None: "no decision"}
         st.caption(f"filters: {outcomes[row['kept']]}")
         st.markdown(_review_line(row))
-        if not focused:
-            st.button("Focus", key=f"focus_{row['sample_id']}", on_click=_focus, args=(index,))
+        widgets.focus_button(row, index, focused)
 
 
 def _toolbar(row: dict, n_rows: int, has_next: bool, reasons: list[str]) -> None:
@@ -232,9 +194,8 @@ def _toolbar(row: dict, n_rows: int, has_next: bool, reasons: list[str]) -> None
                    args=(sid, "accept", n_rows, has_next))
     cols[1].selectbox("reason", reasons, key="reject_reason", label_visibility="collapsed")
     cols[2].button("Reject", key="reject", shortcut="X", on_click=_decide, args=(sid, "reject", n_rows, has_next))
-    cols[3].button("Next", key="next_sample", shortcut="J", on_click=_move_focus, args=(1, n_rows, has_next))
-    cols[4].button("Previous", key="prev_sample", shortcut="K", on_click=_move_focus, args=(-1, n_rows, has_next))
-    cols[5].button("Undo", key="undo", shortcut="U", on_click=_undo, disabled=not state.session().undo_stack)
+    paging.sample_buttons(cols[3], cols[4], n_rows, has_next)
+    widgets.undo_button(cols[5])
     left, right = st.columns(2)
     shown = row["final_caption"] if row["final_caption"] is not None else row["caption"]
     with left.form(f"caption_form_{sid}", border=False):
@@ -250,36 +211,21 @@ def main() -> None:
     s = state.session()
     st.title("Review queue")
     spec = _spec(s)
-    state.keep("page_size", 12, PAGE_SIZES)
-    size = st.sidebar.selectbox("samples per page", PAGE_SIZES, key="page_size")
+    size = paging.page_size()
     queue = _queue(s, spec)
-    starts = st.session_state.page_starts
-    index = st.session_state.page_index = min(st.session_state.page_index, len(starts) - 1)
-    claim = work.claim_page(s.catalog, queue, s.leases, s.log.session, s.log.reviewer, starts[index], size)
-    del starts[index + 1:]
-    starts.append(claim.next_rank)
-    has_next = not claim.last(queue)
-    rows = queues.rows(s.catalog, queue, claim.ranks)
-    n_pages = index + 1 + -(-max(0, queue.size - claim.next_rank + 1) // size)
-    st.caption(f"{spec.describe()} · {queue.size:,} samples · page {index + 1:,} of {n_pages:,}")
-    nav = st.columns([1, 1, 4])
-    nav[0].button("◀ Page", key="prev_page", shortcut="Left", on_click=_turn_page, args=(-1, has_next),
-                  disabled=index == 0)
-    nav[1].button("Page ▶", key="next_page", shortcut="Right", on_click=_turn_page, args=(1, has_next),
-                  disabled=not has_next)
+    shown = paging.claim(s, queue, size)
+    rows = queues.rows(s.catalog, queue, shown.claim.ranks)
+    st.caption(f"{spec.describe()} · {paging.summary(queue, shown)}")
+    paging.page_buttons(shown)
     if not rows:
         st.info("This queue is empty." if queue.size == 0 else
                 "Every sample left in this queue is on another reviewer's screen or decided.")
         return
-    focus = min(st.session_state.focus, len(rows) - 1)
-    st.session_state.focus = focus
-    _toolbar(rows[focus], len(rows), has_next, s.log.config.reject_reasons)
+    focus = paging.focused(len(rows))
+    _toolbar(rows[focus], len(rows), shown.has_next, s.log.config.reject_reasons)
     scores = state.cached("score_columns", lambda: queues.score_columns(s.catalog))
-    for start in range(0, len(rows), COLUMNS):
-        for col, (i, row) in zip(st.columns(COLUMNS), enumerate(rows[start:start + COLUMNS], start)):
-            with col:
-                _card(row, i, i == focus, scores)
-    queues.prefetch_after(s.catalog, queue, claim.next_rank - 1, size)
+    widgets.grid(rows, COLUMNS, lambda row, i: _card(row, i, i == focus, scores))
+    paging.prefetch(s, queue, shown)
 
 
 main()

@@ -11,7 +11,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -42,12 +44,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def app(tmp_path):
-    ws = small_workspace(tmp_path / "ws", n=30)
+@contextmanager
+def serving(ws, *flags: str) -> Iterator[str]:
+    """`gristmill review` of `ws` (with `flags`) on a free loopback port, until the block ends; yields its URL."""
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVE, str(ws.root), "--port", str(port),
-                               "--reviewer", "browser"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen([sys.executable, "-c", SERVE, str(ws.root), "--port", str(port), *flags], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -59,9 +61,18 @@ def app(tmp_path):
                 server.kill()
                 pytest.fail(f"the review app did not start:\n{server.stdout.read().decode()}")
             time.sleep(0.2)
-    yield ws, url
-    server.terminate()
-    server.wait(10)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+def app(tmp_path):
+    ws = small_workspace(tmp_path / "ws", n=30)
+    with serving(ws, "--reviewer", "browser") as url:
+        yield ws, url
 
 
 def _accepted(page) -> int:
