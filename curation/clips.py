@@ -1,7 +1,10 @@
 """The clips stage as a local batch job: every video of every committed shard → clips, keyframes, motion scores.
 
 `make_clips(workspace, ClipsConfig()) -> ClipsReport`. The unit of resumption is the shard: a shard whose
-`clips/NNNNN.done` exists is skipped; anything else is (re)done from scratch and committed atomically.
+`clips/NNNNN.done` exists for the crawl shard's current version is skipped; anything else is (re)done from
+scratch and committed atomically. A crawl retry commits new shard versions (curation.shard_versions): their
+clips are made again into `clips/NNNNN.rK.tar`, the clips Parquet (which records K) replaced last but the
+marker, so a reader sees the old clips or the new, never a mix.
 
 Storage, for crawl shard NNNNN (only its successful `media_type = 'video'` samples are read):
     clips/NNNNN.tar             WebDataset tar, one key per stored clip: <clip_id>.mp4, <clip_id>.first.jpg,
@@ -13,8 +16,8 @@ Storage, for crawl shard NNNNN (only its successful `media_type = 'video'` sampl
     scores/motion/NNNNN.parquet one motion row per video (whole-video motion, or the video's failure reason
                                 in `error`: empty_file, not_a_video, truncated, audio_only, no_video_stream,
                                 too_large, decode_error, no_frames, internal_error) and one per stored clip
-    clips/NNNNN.done            commit marker, written last: counts per status and reason, and each failed
-                                video's reason and message
+    clips/NNNNN.done            commit marker, written last: counts per status and reason, each failed
+                                video's reason and message, and the crawl shard's version (source_version)
 Clip rows carry the SAMPLES columns every stage reads (url with a media fragment, caption, media_type 'video',
 status, size, media location), so the catalog's `samples` view lists clips beside crawled samples, with
 kind 'clip' and the parent video in parent_id (curation.sample_sources).
@@ -34,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.atomic import write_json, write_parquet
-from curation.shards import is_shard_done
+from curation.shard_versions import VERSION_KEY, shard_version
 from curation.video.decode import FileWindow
 from curation.video.config import ClipsConfig
 from curation.video.process import VideoProcessor, VideoResult
@@ -42,7 +45,7 @@ from curation.workspace import Workspace
 from schemas import CLIPS, conform, score_schema
 
 __all__ = ["ClipsConfig", "ClipsReport", "make_clips", "pending_shards", "video_rows", "process_row",
-           "write_clip_shard"]
+           "write_clip_shard", "clips_done"]
 
 
 @dataclass
@@ -65,11 +68,19 @@ class ClipsReport:
         self.clips.update(stats["clips"])
 
 
-def pending_shards(ws: Workspace) -> tuple[list[str], list[str]]:
-    """(crawl shards without clips yet, shards already done), both sorted; only committed crawl shards count."""
+def pending_shards(ws: Workspace) -> tuple[dict[str, int], list[str]]:
+    """(crawl shards without clips of their current version yet → that version, shards already done), sorted;
+    only committed crawl shards count."""
     crawled = sorted(p.stem for p in ws.path("shards").glob("*.done") if not p.name.startswith("."))
-    done = [s for s in crawled if is_shard_done(ws.path("clips"), s)]
-    return [s for s in crawled if s not in done], done
+    versions = {s: shard_version(ws.path("shards"), s) for s in crawled}
+    done = [s for s in crawled if clips_done(ws.root, s, versions[s])]
+    return {s: v for s, v in versions.items() if s not in done}, done
+
+
+def clips_done(ws_root: Path, shard: str, version: int) -> bool:
+    """True when the clips of version `version` of crawl shard `shard` are committed."""
+    marker = Path(ws_root) / "clips" / f"{shard}.done"
+    return marker.is_file() and json.loads(marker.read_text()).get("source_version", 0) == version
 
 
 def video_rows(ws: Workspace, shard: str) -> list[dict]:
@@ -96,14 +107,14 @@ def make_clips(workspace: Workspace | Path, config: ClipsConfig = ClipsConfig(),
     processor.load()
     pending, done = pending_shards(ws)
     report = ClipsReport(shards_skipped=done, model_id=processor.model_id)
-    for shard in pending:
+    for shard, version in pending.items():
         rows = video_rows(ws, shard)
         results = []
         for i, row in enumerate(rows):
             results.append(process_row(processor, ws.root, row))
             if progress:
                 progress(shard, i + 1, len(rows))
-        report.add(write_clip_shard(ws.root, shard, results))
+        report.add(write_clip_shard(ws.root, shard, results, version))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -130,10 +141,11 @@ class _TarWriter:
         os.replace(self.tmp, self.path)
 
 
-def write_clip_shard(ws_root: Path, shard: str, results: list[VideoResult]) -> dict:
-    """Commit one shard's clips tar, clips Parquet, motion Parquet and marker (in that order); return the stats."""
+def write_clip_shard(ws_root: Path, shard: str, results: list[VideoResult], source_version: int = 0) -> dict:
+    """Commit the clips of version `source_version` of a crawl shard: tar, motion Parquet, clips Parquet and
+    marker (in that order); return the stats."""
     root = Path(ws_root)
-    media_path = f"clips/{shard}.tar"
+    media_path = f"clips/{shard}.tar" if source_version == 0 else f"clips/{shard}.r{source_version}.tar"
     results = sorted(results, key=lambda r: r.parent_id)
     writer = _TarWriter(root / media_path)
     clip_rows, motion_rows = [], []
@@ -145,9 +157,11 @@ def write_clip_shard(ws_root: Path, shard: str, results: list[VideoResult]) -> d
         writer.commit()
     finally:
         Path(writer.tmp).unlink(missing_ok=True)
-    write_parquet(_table(clip_rows, CLIPS, f"clips {shard}"), root / "clips" / f"{shard}.parquet")
     write_parquet(_table(motion_rows, score_schema("motion"), f"motion scores {shard}"),
                   root / "scores" / "motion" / f"{shard}.parquet")
+    clips = _table(clip_rows, CLIPS, f"clips {shard}")
+    clips = clips.replace_schema_metadata({**(clips.schema.metadata or {}), VERSION_KEY: str(source_version).encode()})
+    write_parquet(clips, root / "clips" / f"{shard}.parquet")
     stats = {
         "shard": shard,
         "videos": len(results),
@@ -156,6 +170,7 @@ def write_clip_shard(ws_root: Path, shard: str, results: list[VideoResult]) -> d
         "failed_videos": [{"sample_id": r.parent_id, "reason": r.error, "message": r.message}
                           for r in results if r.error],
         "seconds": round(sum(r.seconds for r in results), 3),
+        "source_version": source_version,
     }
     write_json(stats, root / "clips" / f"{shard}.done")
     return stats

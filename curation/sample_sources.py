@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.shard_versions import parquet_version
 from curation.shards import is_shard_done
 from curation.sql import duckdb_type, glob_select, quote_identifier, quote_literal
 from curation.workspace import Workspace
@@ -99,6 +100,12 @@ def unit_source(unit: str) -> tuple[SampleSource, str]:
         if unit.startswith(source.unit_prefix):
             return source, unit[len(source.unit_prefix):]
     raise KeyError(unit)
+
+
+def unit_version(root: Path, unit: str) -> int:
+    """The version of a unit's committed Parquet (curation.shard_versions; a crawl retry makes new ones)."""
+    source, shard = unit_source(unit)
+    return parquet_version(Path(root) / source.folder / f"{shard}.parquet")
 
 
 def unit_rows(root: Path, unit: str, columns: list[str]) -> pa.Table:

@@ -13,7 +13,8 @@ model is on CUDA, for the model forward. Each (scorer, unit) becomes `scores/<sc
 `embeddings/<model-slug>/<unit>.parquet` for clip), written atomically once the unit's last sample is scored,
 with rows in the order of the unit's table.
 
-Resume is a file rule: a shard whose score file exists with the same scorer version and model id is skipped;
+Resume is a file rule: a shard whose score file exists with the same scorer version and model id, written from
+the shard's current version (a crawl retry commits new versions: `curation.shard_versions`), is skipped;
 a crashed shard left no file (only an ignored temporary) and is scored again from scratch. `rank` and
 `world_size` split shards disjointly, for one process per GPU (see `score_parallel`).
 """
@@ -33,7 +34,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from curation.atomic import write_parquet
 from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec
-from curation.sample_sources import committed_units, unit_rows
+from curation.sample_sources import committed_units, unit_rows, unit_version
 from curation.scorers.base import Output, Sample, Scorer, sample_preparers
 from curation.scorers.media import DEFAULT_VIDEO_FRAMES, prepare_sample
 from curation.scorers.registry import (DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, ScorerOptions, build_scorers,
@@ -44,6 +45,7 @@ from schemas import conform
 
 VERSION_KEY = b"gristmill.scorer_version"
 MODEL_KEY = b"gristmill.model_id"
+SOURCE_VERSION_KEY = b"gristmill.source_version"  # the version of the unit's Parquet that the scores describe
 _SAMPLE_COLUMNS = ["sample_id", "caption", "media_type", "status", "media_path", "media_offset", "media_size",
                    "original_width", "original_height", "keyframe_offsets", "keyframe_sizes"]
 
@@ -200,18 +202,21 @@ class ScorerOutputs:
         """The outputs of a loaded scorer."""
         return cls(scorer.name, scorer.version, scorer.model_id, tuple(scorer.outputs()))
 
-    def metadata(self) -> dict[bytes, bytes]:
-        """Parquet schema metadata identifying the scorer version and model that wrote a file."""
-        return {VERSION_KEY: self.version.encode(), MODEL_KEY: (self.model_id or "").encode()}
+    def metadata(self, source_version: int) -> dict[bytes, bytes]:
+        """Parquet schema metadata identifying the scorer version and model that wrote a file, and the version
+        of the unit it scored."""
+        return {VERSION_KEY: self.version.encode(), MODEL_KEY: (self.model_id or "").encode(),
+                SOURCE_VERSION_KEY: str(source_version).encode()}
 
 
 def is_scored(ws: Workspace, spec: ScorerOutputs, unit: str) -> bool:
-    """True when every output of a scorer exists for `unit`, written by the same scorer version and model."""
+    """True when every output of a scorer exists for `unit`, written by the same scorer version and model from the
+    unit's current version (a file written before versions were recorded describes version 0)."""
     paths = [ws.path(*out.folder, f"{unit}.parquet") for out in spec.outputs]
     if not all(p.is_file() for p in paths):
         return False
-    meta = pq.read_schema(paths[0]).metadata or {}
-    return all(meta.get(k) == v for k, v in spec.metadata().items())
+    meta = {SOURCE_VERSION_KEY: b"0", **(pq.read_schema(paths[0]).metadata or {})}
+    return all(meta.get(k) == v for k, v in spec.metadata(unit_version(ws.root, unit)).items())
 
 
 def plan_units(ws: Workspace, specs: list[ScorerOutputs], config: "ScoreConfig", reports: dict) -> dict[str, list[str]]:
@@ -229,11 +234,12 @@ def plan_units(ws: Workspace, specs: list[ScorerOutputs], config: "ScoreConfig",
 
 
 def _run(ws, scorers, plan, config, reports, progress) -> None:
+    versions = {unit: unit_version(ws.root, unit) for unit in plan}  # before any row is read
     expected = {shard: _count_scorable(ws, shard) for shard in plan}
     buffers = {shard: {name: [] for name in names} for shard, names in plan.items()}
     specs = {s.name: ScorerOutputs.of(s) for s in scorers}
     for unit in [u for u, n in expected.items() if n == 0]:
-        write_unit(ws.root, unit, buffers.pop(unit), specs)
+        write_unit(ws.root, unit, buffers.pop(unit), specs, versions[unit])
     total, done, seen = sum(expected.values()), 0, Counter()
     for batch in _loader(ws, scorers, plan, config):
         for scorer in scorers:
@@ -243,7 +249,7 @@ def _run(ws, scorers, plan, config, reports, progress) -> None:
         seen.update(s.shard for s in batch)
         for shard in {s.shard for s in batch}:
             if seen[shard] == expected[shard]:
-                write_unit(ws.root, shard, buffers.pop(shard), specs)
+                write_unit(ws.root, shard, buffers.pop(shard), specs, versions[shard])
         done += len(batch)
         if progress:
             progress(done, total)
@@ -271,14 +277,15 @@ def count_errors(report: ScorerReport, rows: list[dict]) -> None:
 
 
 def write_unit(root: Path, unit: str, rows_by_scorer: dict[str, list[tuple[int, dict]]],
-               specs: dict[str, ScorerOutputs]) -> None:
-    """Write one unit's outputs per scorer from (index, row) pairs, the score file last (resume checks it)."""
+               specs: dict[str, ScorerOutputs], source_version: int) -> None:
+    """Write one unit's outputs per scorer from (index, row) pairs, the score file last (resume checks it);
+    `source_version`: the unit's version when its rows were read."""
     for name, indexed in rows_by_scorer.items():
         spec = specs[name]
         rows = [row for _, row in sorted(indexed, key=lambda pair: pair[0])]
         for output in reversed(spec.outputs):
             path = Path(root).joinpath(*output.folder, f"{unit}.parquet")
-            write_parquet(output_table(rows, output).replace_schema_metadata(spec.metadata()), path)
+            write_parquet(output_table(rows, output).replace_schema_metadata(spec.metadata(source_version)), path)
 
 
 def output_table(rows: list[dict], output: Output) -> pa.Table:

@@ -27,7 +27,12 @@ VERSION_KEY = b"gristmill.shard_version"
 
 def shard_version(shards_dir: Path, shard: str) -> int:
     """The version of a committed shard's Parquet (0: as the crawl wrote it)."""
-    metadata = pq.read_schema(Path(shards_dir) / f"{shard}.parquet").metadata or {}
+    return parquet_version(Path(shards_dir) / f"{shard}.parquet")
+
+
+def parquet_version(path: Path) -> int:
+    """The shard version recorded in a shard Parquet's metadata (0 when it has none: a first version)."""
+    metadata = pq.read_schema(path).metadata or {}
     return int(metadata.get(VERSION_KEY, b"0"))
 
 

@@ -16,8 +16,7 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from curation.clips import ClipsConfig, ClipsReport, pending_shards, process_row, video_rows, write_clip_shard
-from curation.shards import is_shard_done
+from curation.clips import ClipsConfig, ClipsReport, clips_done, pending_shards, process_row, video_rows, write_clip_shard
 from curation.video.process import VideoProcessor
 from curation.workspace import Workspace
 
@@ -49,24 +48,26 @@ class ProcessVideo(beam.DoFn):
         yield shard, (None if row is None else process_row(self.processor, Path(self.workspace), row))
 
 
-def write_shard(element, workspace):
-    """Commit one shard from all its video results (idempotent: a committed shard is left alone)."""
+def write_shard(element, workspace, versions):
+    """Commit one shard's clips from all its video results, for the crawl shard version planned (idempotent:
+    clips committed for that version are left alone)."""
     shard, results = element
-    if not is_shard_done(Path(workspace) / "clips", shard):
-        write_clip_shard(Path(workspace), shard, [r for r in results if r is not None])
+    if not clips_done(Path(workspace), shard, versions[shard]):
+        write_clip_shard(Path(workspace), shard, [r for r in results if r is not None], versions[shard])
     return shard
 
 
-def build_pipeline(p: beam.Pipeline, workspace: str, shards: list[str], config: ClipsConfig) -> beam.PCollection:
-    """Add the clips stage for `shards` to `p`; the result holds the names of the shards written."""
+def build_pipeline(p: beam.Pipeline, workspace: str, shards: dict[str, int], config: ClipsConfig) -> beam.PCollection:
+    """Add the clips stage for `shards` (crawl shard → its version, read before its rows) to `p`; the result
+    holds the names of the shards written."""
     return (
         p
-        | "Shards" >> beam.Create(shards)
+        | "Shards" >> beam.Create(sorted(shards))
         | "ListVideos" >> beam.FlatMap(list_videos, workspace)
         | "Spread" >> beam.Reshuffle()
         | "ProcessVideo" >> beam.ParDo(ProcessVideo(workspace, config.model_dump_json()))
         | "GroupByShard" >> beam.GroupByKey()
-        | "WriteShard" >> beam.Map(write_shard, workspace)
+        | "WriteShard" >> beam.Map(write_shard, workspace, shards)
     )
 
 

@@ -26,7 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from curation.scorers.base import Scorer, sample_preparers
 from curation.scorers.media import prepare_sample
 from curation.scorers.registry import build_scorers
-from curation.sample_sources import committed_units
+from curation.sample_sources import committed_units, unit_version
 from curation.scoring import (ScoreConfig, ScorerOutputs, ScoreReport, count_errors, new_reports, plan_units,
                               read_row_media, sample_from_row, scorable_rows, write_unit)
 from curation.workspace import Workspace
@@ -106,6 +106,7 @@ def score_with_beam(workspace: Workspace | Path, config: ScoreConfig, beam_args:
 def build_pipeline(pipeline: beam.Pipeline, root: str, config: ScoreConfig, plan: dict[str, list[str]],
                    specs: dict[str, ScorerOutputs]) -> None:
     """Add the scoring graph (see the module docstring) to `pipeline`."""
+    versions = {unit: unit_version(Path(root), unit) for unit in plan}  # before any row is read
     units = pipeline | "Units" >> beam.Create(sorted(plan))
     results = (
         units
@@ -119,11 +120,12 @@ def build_pipeline(pipeline: beam.Pipeline, root: str, config: ScoreConfig, plan
         (results, empty)
         | "Merge" >> beam.Flatten()
         | "Group" >> beam.GroupByKey()
-        | "Write" >> beam.Map(_write, root=root, plan=plan, specs=specs)
+        | "Write" >> beam.Map(_write, root=root, plan=plan, specs=specs, versions=versions)
     )
 
 
-def _write(group: tuple[str, Iterable], root: str, plan: dict[str, list[str]], specs: dict[str, ScorerOutputs]) -> None:
+def _write(group: tuple[str, Iterable], root: str, plan: dict[str, list[str]], specs: dict[str, ScorerOutputs],
+           versions: dict[str, int]) -> None:
     unit, values = group
     rows_by_scorer: dict[str, list] = {name: [] for name in plan[unit]}
     for value in values:
@@ -131,7 +133,7 @@ def _write(group: tuple[str, Iterable], root: str, plan: dict[str, list[str]], s
             index, rows = value
             for name, row in rows.items():
                 rows_by_scorer[name].append((index, row))
-    write_unit(Path(root), unit, rows_by_scorer, specs)
+    write_unit(Path(root), unit, rows_by_scorer, specs, versions[unit])
 
 
 def _count_written(ws: Workspace, plan: dict[str, list[str]], reports: dict) -> None:

@@ -209,3 +209,33 @@ def test_cli_refuses_unknown_kinds_and_workspaces_without_a_crawl(crawled, tmp_p
     assert "other settings" in capsys.readouterr().err
     assert cli_main(["crawl", str(ws)]) == 2
     assert "--urls is required" in capsys.readouterr().err
+
+
+def test_scores_and_clips_of_a_retried_shard_are_made_again_for_its_new_version(crawled):
+    from curation.clips import ClipsConfig, make_clips, pending_shards
+    from curation.scoring import ScoreConfig, score
+
+    ws, urls = crawled
+    workspace = Workspace.open(ws)
+    config, clips = ScoreConfig(scorers=["basic"], num_workers=0), ClipsConfig(cut_mode="reencode")
+    make_clips(workspace, clips)
+    assert not pending_shards(workspace)[0]
+    assert score(workspace, config).scorers[0].samples > 0
+    retry_failed(ws, overrides=dict(PATIENT, progress=False))
+    shards = sorted(p.stem for p in (ws / "shards").glob("*.parquet"))
+    versions = {s: shard_version(ws / "shards", s) for s in shards}
+    retried = [s for s, v in versions.items() if v > 0]
+    assert retried and pending_shards(workspace)[0] == {s: versions[s] for s in retried}
+
+    rescored = score(workspace, config).scorers[0]  # the retried crawl shards; clip units are unchanged yet
+    assert rescored.shards_scored == len(retried) and rescored.shards_skipped == 2 * len(shards) - len(retried)
+    basic = Catalog(workspace).con.execute(
+        "SELECT s.url FROM samples s JOIN basic b USING (sample_id) WHERE s.status = 'success'").fetchall()
+    assert {urls["flaky"], urls["503"], urls["429"], urls["slow"]} <= {u for (u,) in basic}
+
+    make_clips(workspace, clips)  # clips of the new versions, whose units are then scored again
+    assert not pending_shards(workspace)[0]
+    for shard in retried:
+        assert pq.read_schema(ws / "clips" / f"{shard}.parquet").metadata[shard_versions.VERSION_KEY] == b"1"
+    assert score(workspace, config).scorers[0].shards_scored == len(retried)
+    assert score(workspace, config).scorers[0].shards_scored == 0
