@@ -18,6 +18,7 @@ navigation = st.navigation([
     st.Page(VIEWS / "overview.py", title="Overview", url_path="overview", default=True),
     st.Page(VIEWS / "review_queue.py", title="Review queue", url_path="review_queue"),
     st.Page(VIEWS / "labels.py", title="Labels", url_path="labels"),
+    st.Page(VIEWS / "captions.py", title="Captions", url_path="captions"),
     st.Page(VIEWS / "threshold_tuner.py", title="Threshold tuner", url_path="threshold_tuner"),
     st.Page(VIEWS / "search.py", title="Search", url_path="search"),
     st.Page(VIEWS / "engine.py", title="Data engine", url_path="engine"),

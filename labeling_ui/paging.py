@@ -7,10 +7,13 @@ previous / next page; actions move the focus on with `move_focus`, past a page's
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
 
 import streamlit as st
 
+from curation.errors import GristmillError
+from curation.reviews import now_us
 from labeling_ui import queues, state, work
 from labeling_ui.queues import Queue
 
@@ -35,6 +38,24 @@ def reset() -> None:
     st.session_state.focus = 0
 
 
+def built(key: str, spec, build: Callable):
+    """The session's built queue `key` (an object with `spec` and `queue`), built again by `build(spec)`, with
+    `spec.since_us` now, when the spec changed or another page built another queue since; a GristmillError
+    while building is shown and stops the page."""
+    made = st.session_state.get(key)
+    if made is None or made.spec != spec or st.session_state.get("queue") is not made.queue:
+        with st.spinner("Building the queue…"):
+            try:
+                made = build(replace(spec, since_us=now_us()))
+            except GristmillError as exc:  # e.g. no proposals yet
+                st.info(str(exc))
+                st.stop()
+        st.session_state[key] = made
+        st.session_state.queue = made.queue  # the session's one built queue
+        reset()
+    return made
+
+
 def page_size() -> int:
     """The sidebar's "samples per page" (kept across pages)."""
     state.keep("page_size", 12, PAGE_SIZES)
@@ -50,6 +71,19 @@ def claim(s: state.Session, queue: Queue, size: int) -> Shown:
     starts.append(page.next_rank)
     n_pages = index + 1 + -(-max(0, queue.size - page.next_rank + 1) // size)
     return Shown(page, index, not page.last(queue), n_pages, size)
+
+
+def show(s: state.Session, queue: Queue, size: int, title: str, decided: str) -> tuple[Shown, list[dict]]:
+    """Lease the page on screen and load its rows, under a line with `title` and the page buttons; an empty
+    page gets a note (`decided`: what takes a sample out of the queue, e.g. "labelled")."""
+    shown = claim(s, queue, size)
+    rows = queues.rows(s.catalog, queue, shown.claim.ranks)
+    st.caption(f"{title} · {summary(queue, shown)}")
+    page_buttons(shown)
+    if not rows:
+        st.info("This queue is empty." if queue.size == 0 else
+                f"Every sample left in this queue is on another reviewer's screen or {decided}.")
+    return shown, rows
 
 
 def summary(queue: Queue, shown: Shown) -> str:

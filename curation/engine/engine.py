@@ -104,6 +104,27 @@ class Engine:
         finally:
             catalog.close()
 
+    def caption_edits(self, runs: list[tuple[int, str]]) -> dict[str, dict]:
+        """Human caption edits per 1,000 reviewed samples, per stage (`stages.caption_edits`), counted in DuckDB:
+        each live (not undone) human event is attributed to the latest of `runs` (routed_at µs, stage) at or
+        before it."""
+        catalog = Catalog(self.workspace)
+        try:
+            catalog.con.register("_routing_runs", pa.table({"start_us": pa.array([at for at, _ in runs], pa.int64()),
+                                                            "stage": pa.array([st for _, st in runs], pa.string())}))
+            counted = catalog.query(f"""
+                WITH live AS (SELECT sample_id, action, epoch_us(ts) AS ts FROM reviews
+                              WHERE action <> 'undo' AND event_id NOT IN
+                                  (SELECT undo_of FROM reviews WHERE action = 'undo' AND undo_of IS NOT NULL)),
+                staged AS (SELECT coalesce(r.stage, '{stages.MANUAL}') AS stage, l.sample_id, l.action
+                           FROM live AS l ASOF LEFT JOIN _routing_runs AS r ON l.ts >= r.start_us)
+                SELECT stage, count(*) FILTER (WHERE action = 'edit_caption') AS edits,
+                       count(DISTINCT sample_id) AS reviewed
+                FROM staged GROUP BY stage""").to_pylist()
+        finally:
+            catalog.close()
+        return stages.caption_edits(counted)
+
     def _rows(self, ids: pa.ChunkedArray | list) -> np.ndarray:
         """Row numbers in `samples()` of sample ids (ids the engine has no features for are dropped)."""
         all_ids = self.samples().ids
@@ -300,7 +321,8 @@ class Engine:
                                           [item(r, "calibration") for r in drawn])
 
     def status(self) -> dict:
-        """Stage, model quality, thresholds, queue sizes, audits and human decisions per 1,000 curated."""
+        """Stage, model quality, thresholds, queue sizes, audits, human decisions per 1,000 curated and human
+        caption edits per 1,000 reviewed samples (per stage)."""
         version = store.current_version(self.workspace)
         human = self.human_decisions()
         runs = store.route_runs(self.workspace)
@@ -336,6 +358,7 @@ class Engine:
                           and now["stage"] != stages.MANUAL),
             "human_per_1000_curated": stages.per_thousand(now["n_human"], now["n_curated"]),
             "history": stages.history(snapshots),
+            "caption_edits": self.caption_edits([(r["routed_at_us"], r["stage"]) for r in runs]),
         }
 
 

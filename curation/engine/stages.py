@@ -11,6 +11,7 @@ curated in it (those human decisions plus the automatic decisions its routing ru
 withdraws automatic decisions, e.g. after stricter thresholds or an audit stop, adds none).
 `over_time` is the cumulative value at each routing run: all human decisions per 1,000 samples decided
 (by a human or automatically) at that run.
+`caption_edits`: human caption edits per 1,000 reviewed samples, per stage, events attributed by time.
 """
 from __future__ import annotations
 
@@ -49,3 +50,19 @@ def history(snapshots: list[dict]) -> dict:
         previous = snap
     per_stage = {s: dict(t, per_1000=per_thousand(t["human"], t["curated"])) for s, t in totals.items()}
     return {"per_stage": per_stage, "over_time": over_time}
+
+
+def caption_edits(counted: list[dict]) -> dict[str, dict]:
+    """Human caption edits per 1,000 reviewed samples, for every stage.
+
+    `counted`: rows of stage, edits (edit_caption events in the stage) and reviewed (distinct samples with an
+    event in it); an event counts in the stage of the latest routing run at or before it (assisted-manual
+    before the first run), and an accepted generated caption counts as an edit: a human changed the caption.
+    """
+    by_stage = {row["stage"]: row for row in counted}
+    out = {}
+    for stage in STAGES:
+        row = by_stage.get(stage, {"edits": 0, "reviewed": 0})
+        out[stage] = {"edits": int(row["edits"]), "reviewed": int(row["reviewed"]),
+                      "per_1000": per_thousand(int(row["edits"]), int(row["reviewed"]))}
+    return out

@@ -74,6 +74,10 @@ def _side(side: dict | None, word: str) -> str:
             f"{side['precision']:.1%} (CI {side['ci_low']:.1%}-{side['ci_high']:.1%}, {side['support']} decisions)")
 
 
+def _per(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
 def print_status(status: dict) -> None:
     """The one-screen status of `gristmill engine status`."""
     from curation.engine.summary import model_summary
@@ -103,6 +107,9 @@ def print_status(status: dict) -> None:
     now = status["human_per_1000_curated"]
     table.add_row("overall now", str(status["human_decisions"]), "", "" if now is None else f"{now:.1f}")
     console.print(table)
+    console.print("human caption edits per 1,000 reviewed samples: " + ", ".join(
+        f"{stage} {_per(row['per_1000'])} ({row['edits']} of {row['reviewed']})"
+        for stage, row in status["caption_edits"].items()))
     recent = status["history"]["over_time"][-RECENT:]
     console.print("over time (last routing runs, then now): " + ", ".join(
         f"{row['stage']} {row['per_1000']:.1f}" for row in recent if row["per_1000"] is not None))

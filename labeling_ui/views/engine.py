@@ -40,6 +40,10 @@ def _history(status: dict) -> None:
     per_stage = [{"stage": stage, "human decisions": row["human"], "curated": row["curated"],
                   "per 1,000": row["per_1000"]} for stage, row in status["history"]["per_stage"].items()]
     st.dataframe(pd.DataFrame(per_stage), hide_index=True)
+    st.subheader("Human caption edits per 1,000 reviewed samples")
+    st.dataframe(pd.DataFrame([{"stage": stage, "caption edits": row["edits"], "reviewed samples": row["reviewed"],
+                                "per 1,000": row["per_1000"]} for stage, row in status["caption_edits"].items()]),
+                 hide_index=True)
     over_time = [row for row in status["history"]["over_time"] if row["per_1000"] is not None]
     if len(over_time) > 1:
         st.caption("over time: at each routing run, then now")

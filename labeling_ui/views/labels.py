@@ -9,15 +9,12 @@ A proposal is shown as the model's ("proposed: …") and is never written to the
 choice is, as a label event with the signed-in reviewer, and undo appends an undo event. The focused
 sample's label history (who, when, what, undone by whom) comes from the log.
 """
-from dataclasses import replace
-
 import streamlit as st
 
 from curation.errors import GristmillError
 from curation.labels.human import encode
 from curation.labels.vocabulary import LabelField, Vocabulary, load_vocabulary
-from curation.reviews import now_us
-from labeling_ui import labelling, paging, queues, state, widgets
+from labeling_ui import labelling, paging, state, widgets
 from labeling_ui.labelling import SOURCE_NAMES, LabelQueue, LabelQueueSpec
 
 COLUMNS = 3
@@ -45,18 +42,7 @@ def _spec(s: state.Session, vocabulary: Vocabulary) -> LabelQueueSpec:
 
 
 def _queue(s: state.Session, spec: LabelQueueSpec) -> LabelQueue:
-    built = st.session_state.get("label_queue")
-    if built is None or built.spec != spec or st.session_state.get("queue") is not built.queue:
-        with st.spinner("Building the queue…"):
-            try:
-                built = labelling.build(s.catalog, replace(spec, since_us=now_us()))
-            except GristmillError as exc:  # e.g. no proposals yet
-                st.info(str(exc))
-                st.stop()
-        st.session_state.label_queue = built
-        st.session_state.queue = built.queue  # the session's one built queue (labeling_ui.paging)
-        paging.reset()
-    return built
+    return paging.built("label_queue", spec, lambda spec: labelling.build(s.catalog, spec))
 
 
 # -- actions (button callbacks: they run before the page is drawn again) -------------------------------------
@@ -163,13 +149,8 @@ def main() -> None:
     size = paging.page_size()
     built = _queue(s, spec)
     label_field = vocabulary.field(spec.field)
-    shown = paging.claim(s, built.queue, size)
-    rows = queues.rows(s.catalog, built.queue, shown.claim.ranks)
-    st.caption(f"{built.spec.describe()} · {paging.summary(built.queue, shown)}")
-    paging.page_buttons(shown)
+    shown, rows = paging.show(s, built.queue, size, built.spec.describe(), "labelled")
     if not rows:
-        st.info("This queue is empty." if built.queue.size == 0 else
-                "Every sample left in this queue is on another reviewer's screen or labelled.")
         return
     focus = paging.focused(len(rows))
     _toolbar(built, label_field, rows[focus], len(rows), shown.has_next)

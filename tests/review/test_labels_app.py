@@ -79,14 +79,19 @@ def test_the_proposal_is_shown_as_one_and_recorded_only_when_accepted(ws, monkey
     assert _focused(at) != sample, "the focus moves on"
 
 
-def test_a_number_key_records_its_class_for_the_signed_in_reviewer(ws, tmp_path, monkeypatch):
+def signed_in_as_bob(ws, tmp_path, monkeypatch) -> AppTest:
+    """The app (not run yet) of `ws` with token sign-in, opened with reviewer bob's token."""
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text(yaml.safe_dump({"reviewers": [{"name": "bob", "token_sha256": hash_token("bob-token-1")}]}))
     monkeypatch.setenv(ENV_AUTH_TOKENS, str(tokens))
     monkeypatch.setenv(ENV_WORKSPACE, str(ws.root))
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["token"] = "bob-token-1"
-    at = _labels(at.run())
+    return at
+
+
+def test_a_number_key_records_its_class_for_the_signed_in_reviewer(ws, tmp_path, monkeypatch):
+    at = _labels(signed_in_as_bob(ws, tmp_path, monkeypatch).run())
     sample = _focused(at)
     at.button(key="class_3").click().run()
     [event] = _labels_of(ws)

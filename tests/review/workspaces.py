@@ -145,8 +145,10 @@ def engine_workspace(root: Path, n: int = 600, reviewed: int = 200):
     return corpus
 
 
-def write_generated_captions(ws: Workspace, captions: dict[str, str]) -> None:
+def write_generated_captions(ws: Workspace, captions: dict[str, str], model_id: str = "test-captioner") -> None:
     """scores/caption/00000.parquet as the captioning scorer writes it: a generated caption per sample_id."""
     ids = list(captions)
-    write_parquet(_score_table("caption", ids, {"generated_caption": list(captions.values())}),
+    values = {"generated_caption": list(captions.values()), "model_id": [model_id] * len(ids),
+              "n_tokens": [len(c.split()) for c in captions.values()], "truncated": [False] * len(ids)}
+    write_parquet(_score_table("caption", ids, values),
                   ws.path("scores", "caption", "00000.parquet"))
