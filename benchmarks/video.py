@@ -5,7 +5,8 @@ The baseline decodes every frame of every video once. gristmill's main side is t
 `VideoProcessor.process` with the default settings: the scan (every frame scaled by swscale straight from its
 YUV planes to the analysis size and fed to the shot detector; at 2 pairs per second a frame and the next are
 measured for motion, Farnebäck and frame difference; frame times and keyframes recorded), then cutting each
-kept clip (stream copy) and extracting its keyframe JPEGs (which decodes the clip up to its last keyframe).
+kept clip (stream copy) and encoding its keyframe JPEGs from the pictures the scan held (so each video is
+decoded once; `curation.video.keyframes`).
 Target (issue 19): whole stage <= 2.0 x bare decode. The scan alone per detector and motion method is listed
 for information (its earlier target was 1.5).
 

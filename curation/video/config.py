@@ -66,4 +66,6 @@ class ClipsConfig(BaseModel):
     analysis_short_side: int = Field(32, ge=8, description="short side (px) for shot detection and motion")
     keyframe_max_side: int = Field(512, ge=16, description="long side (px) of stored keyframe JPEGs, at most")
     jpeg_quality: int = Field(90, ge=1, le=100)
+    keyframe_buffer_mb: int = Field(256, ge=0, description="copy mode: decoded pictures (MB) the scan may hold for "
+                                    "keyframes, so each video is decoded once; 0: decode each clip's keyframes again")
     max_pixels: int = Field(MAX_PIXELS, ge=1, description="videos with more pixels per frame are refused")

@@ -121,6 +121,11 @@ class Frame:
         self._source, self._size, self._scaler, self._area = source, size, area_scaler, {}
         self.preview = _scale(preview_scaler, source, size, "bgr24", Interpolation.FAST_BILINEAR, self.rotation)
 
+    @property
+    def picture(self) -> av.VideoFrame:
+        """The decoded picture at its coded size (holding it keeps its buffers alive)."""
+        return self._source
+
     def image(self) -> np.ndarray:
         """The frame area-averaged to the analysis size, BGR uint8."""
         return self._area_scaled("bgr24")
@@ -278,7 +283,7 @@ def _readable(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
         return
 
 
-def _rgb_image(frame: av.VideoFrame, max_side: int | None = None) -> Image.Image:
+def rgb_image(frame: av.VideoFrame, max_side: int | None = None) -> Image.Image:
     """A decoded frame as an RGB image in display orientation, long side at most `max_side` px (None: as coded)."""
     scale = min(1.0, max_side / max(frame.width, frame.height)) if max_side else 1.0
     w, h = max(2, round(frame.width * scale)), max(2, round(frame.height * scale))
@@ -300,7 +305,7 @@ def frames_at(source: VideoSource, indices: list[int], max_side: int) -> dict[in
         stream.codec_context.thread_count = 1
         for index, frame in enumerate(_decode_checked(container, stream, info.header_frames)):
             if index in wanted:
-                found[index] = _rgb_image(frame, max_side)
+                found[index] = rgb_image(frame, max_side)
                 if len(found) == len(wanted):
                     break
     if len(found) != len(wanted):
@@ -452,11 +457,11 @@ def _pick_in_order(frames: Iterable[av.VideoFrame], targets: list[int],
         while target is not None and frame.pts > target:
             shown = frame if previous is None else previous
             if shown.pts not in picked:
-                picked[shown.pts] = _rgb_image(shown, max_side)
+                picked[shown.pts] = rgb_image(shown, max_side)
             target = next(pending, None)
         if target is None:
             break
         previous = frame
     if target is not None and previous is not None and previous.pts not in picked:
-        picked[previous.pts] = _rgb_image(previous, max_side)
+        picked[previous.pts] = rgb_image(previous, max_side)
     return list(picked.items())

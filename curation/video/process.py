@@ -4,7 +4,8 @@
     1. decodes the video once at the analysis size, feeding every frame to the shot detector and the motion
        meter, and recording frame times and keyframes (`scan`);
     2. turns the cuts into shots and the shots into clip plans (split, keyframe-aligned, dropped with reasons);
-    3. cuts each kept clip (stream copy or re-encode), extracts its keyframes, and summarises its motion.
+    3. cuts each kept clip (stream copy or re-encode), takes its keyframes (in copy mode from the pictures the
+       scan held, `curation.video.keyframes`, so the video is decoded once), and summarises its motion.
 It never raises for bad input: a video that cannot be used gives a `VideoResult` whose `error` is a stable
 reason (see `curation.video.decode`) and whose motion row carries that reason; a clip that cannot be cut gets
 status `cut_error`. Anything unexpected is recorded as `internal_error` with the exception, so one broken
@@ -19,7 +20,7 @@ from curation.identity import clip_id
 from curation.video.config import ClipsConfig
 from curation.video.cut import Timeline, cut_copy, cut_reencode, plan_clips, shots_from_cuts
 from curation.video.decode import VideoError, VideoSource, iter_frames, open_video
-from curation.video.keyframes import extract_keyframes
+from curation.video.keyframes import KeyframeCandidates, extract_keyframes
 from curation.video.motion import MOTION_VERSION, MotionMeter, PairRecord, make_estimator, summarize
 from curation.video.shots import ShotDetector
 
@@ -35,6 +36,7 @@ class Scan:
     width: int
     height: int
     rotation: int
+    candidates: KeyframeCandidates | None = None  # copy mode: pictures held for keyframes
 
 
 @dataclass
@@ -73,6 +75,8 @@ class VideoProcessor:
         with container:
             detector = ShotDetector(c.shots, info.fps)
             meter = MotionMeter(self.estimator, c.motion.sample_fps, info.fps)
+            candidates = (KeyframeCandidates(info.fps, c.keyframe_buffer_mb << 20)
+                          if c.cut_mode == "copy" and c.keyframe_buffer_mb else None)
             times, keyframes, keyframe_pts, start_s, rotation = array("d"), [], {}, None, 0
             for frame in iter_frames(container, info, c.analysis_short_side):
                 if start_s is None:  # keep the first frame's time and rotation, not the frame itself
@@ -83,11 +87,15 @@ class VideoProcessor:
                     keyframe_pts[frame.index] = frame.pts
                 detector.feed(frame.index, frame.preview)
                 meter.feed(frame)
+                if candidates is not None:
+                    candidates.feed(frame)
             pairs = meter.finish()
+            if candidates is not None:
+                candidates.finish()
         quarter_turn = round(rotation / 90) % 2 == 1
         width, height = (info.coded_height, info.coded_width) if quarter_turn else (info.coded_width, info.coded_height)
         timeline = Timeline(times, keyframes, keyframe_pts, times[-1] + 1.0 / info.fps)
-        return Scan(timeline, detector.finish(), pairs, info.fps, width, height, rotation)
+        return Scan(timeline, detector.finish(), pairs, info.fps, width, height, rotation, candidates)
 
     def process(self, parent: dict, source: VideoSource) -> VideoResult:
         """Clips and motion rows for one video sample (`parent`: a SAMPLES row with sample_id, url, caption, shard)."""
@@ -144,7 +152,8 @@ class VideoProcessor:
         else:
             seek = timeline.keyframe_at_or_before(start)
             mp4 = cut_reencode(source, seek, timeline.keyframe_pts[seek], start, end, scan.fps, scan.rotation)
-        return mp4, extract_keyframes(mp4, end - start, c.keyframe_max_side, c.jpeg_quality)
+        held = scan.candidates and scan.candidates.keyframes(start, end, c.keyframe_max_side, c.jpeg_quality)
+        return mp4, held or extract_keyframes(mp4, end - start, c.keyframe_max_side, c.jpeg_quality)
 
     def _motion_row(self, sample_id: str, values: dict | None, error: str | None = None) -> dict:
         c = self.config
