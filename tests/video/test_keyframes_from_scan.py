@@ -45,12 +45,17 @@ def _assert_like_decoding_each_clip(clips: dict, reference: dict) -> None:
         assert abs(frames[1] - ref_frames[1]) <= max(1, n // 8)
 
 
+def _count_decoding_again(monkeypatch) -> list:
+    """A list that gets an entry whenever a clip's keyframes are decoded from the clip."""
+    calls, real = [], process.extract_keyframes
+    monkeypatch.setattr(process, "extract_keyframes", lambda *a, **k: calls.append(a) or real(*a, **k))
+    return calls
+
+
 def test_copy_mode_keyframes_come_from_the_scan(monkeypatch):
     data = _video()
     reference = _clips(_process(data, keyframe_buffer_mb=0))
-    decoded_again = []
-    real = process.extract_keyframes
-    monkeypatch.setattr(process, "extract_keyframes", lambda *a, **k: decoded_again.append(a) or real(*a, **k))
+    decoded_again = _count_decoding_again(monkeypatch)
     _assert_like_decoding_each_clip(_clips(_process(data)), reference)
     assert decoded_again == [], "a clip was decoded again for its keyframes"
 
@@ -58,9 +63,7 @@ def test_copy_mode_keyframes_come_from_the_scan(monkeypatch):
 def test_a_small_budget_falls_back_to_decoding_the_clip(monkeypatch):
     data = _video()
     reference = _clips(_process(data, keyframe_buffer_mb=0))
-    decoded_again = []
-    real = process.extract_keyframes
-    monkeypatch.setattr(process, "extract_keyframes", lambda *a, **k: decoded_again.append(a) or real(*a, **k))
+    decoded_again = _count_decoding_again(monkeypatch)
     five = 5 * _picture_bytes(data)
     monkeypatch.setattr(process, "KeyframeCandidates", lambda fps, _: KeyframeCandidates(fps, five))
     _assert_like_decoding_each_clip(_clips(_process(data)), reference)
