@@ -41,6 +41,7 @@ from curation.workspace import Workspace  # noqa: E402
 from labeling_ui import queues, work  # noqa: E402
 from labeling_ui.compactor import Compactor  # noqa: E402
 from labeling_ui.queues import QueueSpec  # noqa: E402
+from labeling_ui.shared_catalog import session_catalog  # noqa: E402
 from schemas import REVIEW_EVENTS  # noqa: E402
 from tests.review.workspaces import big_workspace, id_of  # noqa: E402
 
@@ -159,11 +160,12 @@ def _rss_mb() -> float:
 
 
 def session_rss(ws: Workspace, n: int) -> dict:
-    """RSS of this process with one app session (catalog, log, leases, a built queue and a page), then `n`."""
+    """RSS of this process with one app session (a session of the process's catalog, as labeling_ui.state opens
+    it, a log, leases, a built queue and a page), then `n`."""
     sessions = []
 
     def open_one(i: int) -> None:
-        catalog, log, leases = Catalog(ws), ReviewLog(ws, f"rss{i}"), Leases(ws)
+        catalog, log, leases = session_catalog(ws), ReviewLog(ws, f"rss{i}"), Leases(ws)
         queue = queues.build(catalog, SPEC, reviewer=log.reviewer)
         claim = work.claim_page(catalog, queue, leases, log.session, log.reviewer, 1, PAGE)
         queues.rows(catalog, queue, claim.ranks)

@@ -11,10 +11,15 @@ Views (stable names; README "Catalog" lists every column):
     reviews      the human review event log: compacted reviews/*.parquet plus the live journals
     review_state the current review state of every reviewed sample (curation.review_views: kept incrementally)
     label_proposals  label proposals of every field and source (labels/proposals/*.parquet, curation.labels)
-A view whose files do not exist yet is empty, with its full set of columns, never missing. Every view that is
+A view whose files do not exist yet is empty, with its full set of columns, never missing. `Catalog.session`
+gives another user (a browser session of the review app) the same views and review state over its own
+connection, with a private database for the tables it makes. Every view that is
 not in NON_SCORE_VIEWS is a scorer's (`Catalog.score_views`).
 """
+import itertools
 import os
+import threading
+import weakref
 from pathlib import Path
 
 import duckdb
@@ -69,7 +74,26 @@ class Catalog:
         except duckdb.Error as exc:
             raise GristmillError(f"DuckDB refused the catalog settings {settings} ({MEMORY_LIMIT_ENV} is read from "
                                  f"the environment): {exc}") from None
+        self._lock = threading.RLock()  # refreshes from several sessions' threads (`session`) take turns
+        self._ended_sessions: list[str] = []  # private databases of sessions gone, to drop (`_drop_ended`)
+        self._database = self.con.execute("SELECT current_database()").fetchone()[0]
         self.refresh()
+
+    def session(self) -> "SessionCatalog":
+        """A catalog for one more user of this one (e.g. a browser session of the review app), in any thread:
+        its own connection to this catalog's DuckDB database, so it reads the same views and the same review
+        tables, which only this catalog keeps (one review state per process, not one per user); its refreshes
+        refresh this catalog. What it creates (e.g. `ui.queue`) lives in a private in-memory database. The views
+        are built again first, so a new session sees folders that appeared since (new scores)."""
+        with self._lock:
+            self._drop_ended()
+            self._refresh_views()
+            return SessionCatalog(self)
+
+    def _drop_ended(self) -> None:
+        """Drop the private databases of sessions that ended (closed or garbage collected) since last time."""
+        while self._ended_sessions:
+            self.con.execute(f"DETACH DATABASE IF EXISTS {self._ended_sessions.pop()}")
 
     def refresh(self) -> None:
         """(Re)create every view over the workspace's folders.
@@ -77,6 +101,11 @@ class Catalog:
         Table views read their folder's files through a glob when a query runs, so opening the catalog costs the
         same over 10 files as over 10,000; a folder with no file yet gives an empty view until the next refresh.
         """
+        with self._lock:
+            self._refresh_views()
+            self.refresh_reviews()
+
+    def _refresh_views(self) -> None:
         ws = self.workspace
         self._samples_view()
         self._view("clips", ws.parquet_glob("clips"), CLIPS)
@@ -88,7 +117,6 @@ class Catalog:
         decisions = self._current_decisions()
         self._view("decisions", str(decisions) if decisions else None, DECISIONS)
         self._view("label_proposals", ws.parquet_glob("labels", "proposals"), LABEL_PROPOSALS)
-        self.refresh_reviews()
 
     def refresh_reviews(self) -> None:
         """Bring `reviews` and `review_state` up to date with the review log, reading only what changed since
@@ -96,9 +124,17 @@ class Catalog:
 
         Lines the journals' readers skipped (torn by a crash, corrupt) are listed in `review_problems`.
         """
-        if getattr(self, "review_views", None) is None:
-            self.review_views = ReviewViews(self.workspace, self.con)
-        self.review_problems = self.review_views.refresh()
+        with self._lock:
+            if getattr(self, "review_views", None) is None:
+                self.review_views = ReviewViews(self.workspace, self.con)
+            self._drop_ended()
+            self.con.begin()  # sessions reading meanwhile see the state before or after, never half of it
+            try:
+                self.review_problems = self.review_views.refresh()
+            except BaseException:
+                self.con.rollback()
+                raise
+            self.con.commit()
 
     def score_views(self) -> dict[str, list[tuple[str, str]]]:
         """Each scorer view's (column, DuckDB type) pairs, by view name (every view but NON_SCORE_VIEWS)."""
@@ -182,8 +218,8 @@ class Catalog:
         """Every view's (column, DuckDB type) pairs in column order, by view name (sorted)."""
         rows = self.con.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
-        ).fetchall()
+            "WHERE table_catalog = ? AND table_schema = 'main' ORDER BY table_name, ordinal_position",
+            [self._database]).fetchall()
         out: dict[str, list[tuple[str, str]]] = {}
         for table, column, type_ in rows:
             out.setdefault(table, []).append((column, type_))
@@ -191,3 +227,48 @@ class Catalog:
 
     def close(self) -> None:
         self.con.close()
+
+
+_SESSION_NUMBERS = itertools.count(1)
+
+
+class SessionCatalog(Catalog):
+    """A user of a shared Catalog (see `Catalog.session`): its own DuckDB connection to the shared database and
+    a private in-memory database that is its default, searched before the shared one. Views and review tables
+    are the shared catalog's; `refresh` and `refresh_reviews` refresh them there. `close` (or garbage
+    collection) drops the private database."""
+
+    def __init__(self, shared: Catalog):
+        self.workspace, self.shared = shared.workspace, shared
+        self._database = shared._database
+        self.con = shared.con.cursor()
+        name = f"gm_session_{next(_SESSION_NUMBERS)}"
+        self.con.execute(f"ATTACH ':memory:' AS {name}")
+        self.con.execute(f"USE {name}")
+        self.con.execute(f"SET search_path = '{name}.main,{self._database}.main'")
+        # garbage collection only notes the name (no DuckDB work in a finaliser); the shared catalog drops it
+        self._finalizer = weakref.finalize(self, shared._ended_sessions.append, name)
+
+    @property
+    def review_views(self) -> ReviewViews:
+        return self.shared.review_views
+
+    @property
+    def review_problems(self) -> list[str]:
+        return self.shared.review_problems
+
+    @property
+    def embedding_globs(self) -> dict[str, str]:
+        return self.shared.embedding_globs
+
+    def refresh(self) -> None:
+        self.shared.refresh()
+
+    def refresh_reviews(self) -> None:
+        self.shared.refresh_reviews()
+
+    def close(self) -> None:
+        self.con.close()
+        self._finalizer()
+        with self.shared._lock:
+            self.shared._drop_ended()

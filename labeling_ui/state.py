@@ -1,11 +1,11 @@
 """Per-browser-session state of the review app: who signed in, the workspace, its catalog, the log and leases.
 
 `gristmill review` passes the workspace, the default reviewer, the lease length and the sign-in mode in the
-environment (labeling_ui.ENV_*, labeling_ui.auth). Every browser session gets its own Catalog (a DuckDB
-connection is not shared across threads), its own ReviewLog session (its own journal file, named for the
-signed-in reviewer) and its own connection to the workspace's leases. The data engine is shared by every
-session of the process (labeling_ui.shared_engine), and so is the review log's background compaction
-(labeling_ui.compactor).
+environment (labeling_ui.ENV_*, labeling_ui.auth). Every browser session gets its own session of the process's
+Catalog (its own DuckDB connection and queue tables over one shared review state: labeling_ui.shared_catalog),
+its own ReviewLog session (its own journal file, named for the signed-in reviewer) and its own connection to
+the workspace's leases. The data engine is shared by every session of the process (labeling_ui.shared_engine),
+and so is the review log's background compaction (labeling_ui.compactor).
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from curation.reviews import ReviewLog
 from curation.shards import read_media
 from curation.workspace import Workspace
 from labeling_ui import ENV_COMPACT_S, ENV_LEASE_S, ENV_REVIEWER, ENV_WORKSPACE, auth, compactor, shared_engine
+from labeling_ui.shared_catalog import session_catalog
 from labeling_ui.auth import AuthConfig, Identity
 
 _KEY = "gristmill"
@@ -127,7 +128,7 @@ def session() -> Session:
         compactor.ensure_running(workspace, float(os.environ.get(ENV_COMPACT_S) or compactor.INTERVAL_S))
         leases = Leases(workspace, float(os.environ.get(ENV_LEASE_S) or LEASE_S))
         log = ReviewLog(workspace, who.name, role=_recorded_role(who))
-        st.session_state[_KEY] = Session(workspace, Catalog(workspace), log, leases, who)
+        st.session_state[_KEY] = Session(workspace, session_catalog(workspace), log, leases, who)
     return st.session_state[_KEY]
 
 
