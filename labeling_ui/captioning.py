@@ -54,7 +54,6 @@ class CaptionQueue:
 
 def build(catalog: Catalog, spec: CaptionQueueSpec) -> CaptionQueue:
     """Train the attention model if due, then rank its LIMIT most likely edits into the catalog's ui.queue."""
-    caption_attention.maybe_train(catalog)
     ranked = caption_attention.rank(catalog, LIMIT)
     queue = build_listed(catalog, spec, ranked.ids)
     models = catalog.query("SELECT sample_id, any_value(model_id) AS model_id FROM caption WHERE sample_id IN "

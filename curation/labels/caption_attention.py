@@ -93,8 +93,44 @@ def heuristic(x: np.ndarray) -> np.ndarray:
 def train(catalog: Catalog, seed: int = 0) -> str:
     """Fit and save a new model version on the human caption decisions; return its version (LabelError when
     fewer than MIN_EACH of edited or kept captions)."""
+    return _train(catalog, *features(catalog), targets(catalog), seed)
+
+
+def maybe_train(catalog: Catalog) -> str | None:
+    """Train a new version when enough decisions exist and some arrived since the current one; its version."""
+    return _maybe_train(catalog, *features(catalog), targets(catalog))
+
+
+def rank(catalog: Catalog, limit: int) -> Ranked:
+    """Train a new model version if due (`maybe_train`), then the `limit` samples without a human caption
+    decision most likely to need one, most likely first, by the current version (the heuristic when there is
+    none). Features and decisions are read once for both."""
     ids, x = features(catalog)
     known = targets(catalog)
+    _maybe_train(catalog, ids, x, known)
+    version = store.current_version(catalog.workspace, MODEL_FIELD)
+    if version is None:
+        p, by = heuristic(x), "heuristic"
+    else:
+        models, meta = store.load(catalog.workspace, MODEL_FIELD, version)
+        fitted = probe.Probe(True, models, 1, Calibration(**meta["calibration"]))
+        p, by = (fitted.predict(x, 1)[:, 0] if len(x) else np.zeros(0)), version
+    open_rows = np.array([i for i, sid in enumerate(ids) if sid not in known], dtype=int)
+    best = open_rows[np.lexsort((open_rows, -p[open_rows]))][:limit] if len(open_rows) else open_rows
+    return Ranked([ids[i] for i in best], p[best], by)
+
+
+def _maybe_train(catalog: Catalog, ids: list[str], x: np.ndarray, known: dict[str, bool]) -> str | None:
+    edited = sum(known.values())
+    if min(edited, len(known) - edited) < MIN_EACH:
+        return None
+    current = store.current_version(catalog.workspace, MODEL_FIELD)
+    if current and store.load_meta(catalog.workspace, MODEL_FIELD, current)["n_decisions"] == len(known):
+        return None
+    return _train(catalog, ids, x, known)
+
+
+def _train(catalog: Catalog, ids: list[str], x: np.ndarray, known: dict[str, bool], seed: int = 0) -> str:
     rows = [i for i, sid in enumerate(ids) if sid in known]
     y = np.array([known[ids[i]] for i in rows], dtype=bool)
     if min(y.sum(), (~y).sum()) < MIN_EACH:
@@ -109,32 +145,3 @@ def train(catalog: Catalog, seed: int = 0) -> str:
     heldout = pa.table({"sample_id": pa.array([ids[i] for i in rows], pa.string()),
                         "p": pa.array(held.astype(np.float32)), "truth": pa.array(y)})
     return store.save(catalog.workspace, MODEL_FIELD, fitted.models, meta, heldout)
-
-
-def maybe_train(catalog: Catalog) -> str | None:
-    """Train a new version when enough decisions exist and some arrived since the current one; its version."""
-    known = targets(catalog)
-    edited = sum(known.values())
-    if min(edited, len(known) - edited) < MIN_EACH:
-        return None
-    current = store.current_version(catalog.workspace, MODEL_FIELD)
-    if current and store.load_meta(catalog.workspace, MODEL_FIELD, current)["n_decisions"] == len(known):
-        return None
-    return train(catalog)
-
-
-def rank(catalog: Catalog, limit: int) -> Ranked:
-    """The `limit` samples without a human caption decision most likely to need one, most likely first, by
-    the current model version (the heuristic when there is none)."""
-    ids, x = features(catalog)
-    known = targets(catalog)
-    version = store.current_version(catalog.workspace, MODEL_FIELD)
-    if version is None:
-        p, by = heuristic(x), "heuristic"
-    else:
-        models, meta = store.load(catalog.workspace, MODEL_FIELD, version)
-        fitted = probe.Probe(True, models, 1, Calibration(**meta["calibration"]))
-        p, by = (fitted.predict(x, 1)[:, 0] if len(x) else np.zeros(0)), version
-    open_rows = np.array([i for i, sid in enumerate(ids) if sid not in known], dtype=int)
-    best = open_rows[np.lexsort((open_rows, -p[open_rows]))][:limit] if len(open_rows) else open_rows
-    return Ranked([ids[i] for i in best], p[best], by)
