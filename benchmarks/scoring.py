@@ -75,8 +75,8 @@ def predecode(ws: Workspace, scorer: ClipScorer) -> tuple[torch.Tensor, list[str
     thread as in a decode worker: (images, captions, seconds)."""
     plan = {unit: [scorer.name] for unit in committed_units(ws)}
     key = scorer.input_key
-    stream = ShardStream(ws.root, plan, {key: (scorer.preparer(), True)}, {scorer.name: key}, {scorer.name},
-                         video_frames=1)
+    stream = ShardStream(ws.root, plan, {key: (scorer.preparer(), True)}, {scorer.name: key},
+                         {scorer.name: scorer.picture_need()}, video_frames=1)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

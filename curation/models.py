@@ -83,7 +83,8 @@ class ClipModelSpec(BaseModel):
 
 @dataclass
 class LoadedClip:
-    """A ready model: eval mode, on its device, with its eval transform and tokenizer."""
+    """A ready model: eval mode, on its device, with its eval transform and tokenizer; `input_side` is the
+    image tower's input size (px, the larger side), None when the model does not say."""
 
     model: torch.nn.Module
     preprocess: Callable
@@ -92,6 +93,7 @@ class LoadedClip:
     embed_dim: int
     device: torch.device
     placeholder: bool
+    input_side: int | None = None
 
 
 _LOADED: "weakref.WeakValueDictionary[tuple, LoadedClip]" = weakref.WeakValueDictionary()
@@ -144,6 +146,7 @@ def _load(spec: ClipModelSpec, device: torch.device, checkpoint: str | None, tag
         embed_dim=_embed_dim(model),
         device=device,
         placeholder=weights_name == PLACEHOLDER_WEIGHTS,
+        input_side=_input_side(model),
     )
 
 
@@ -329,6 +332,13 @@ def _hub_cache_dir(cache_dir: str | None) -> str:
     from huggingface_hub import constants
 
     return cache_dir or constants.HF_HUB_CACHE
+
+
+def _input_side(model: torch.nn.Module) -> int | None:
+    size = getattr(getattr(model, "visual", None), "image_size", None)
+    if isinstance(size, (tuple, list)):
+        return int(max(size))
+    return int(size) if size else None
 
 
 def _embed_dim(model: torch.nn.Module) -> int:

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from curation.atomic import write_parquet
 from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec
 from curation.sample_sources import committed_units, unit_rows, unit_version
-from curation.scorers.base import Output, Sample, Scorer, sample_preparers
+from curation.scorers.base import Output, PictureNeed, Sample, Scorer, combined_need, frame_needs, sample_preparers
 from curation.scorers.media import DEFAULT_VIDEO_FRAMES, prepare_sample
 from curation.scorers.registry import (DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, ScorerOptions, build_scorers,
                                        random_weight_models)
@@ -303,8 +303,7 @@ def _count_scorable(ws: Workspace, unit: str) -> int:
 
 def _loader(ws: Workspace, scorers: list[Scorer], plan: dict, config: ScoreConfig) -> DataLoader:
     inputs = {s.name: s.input_key for s in scorers}
-    frame_scorers = {s.name for s in scorers if s.needs_frames}
-    dataset = ShardStream(ws.root, plan, sample_preparers(scorers), inputs, frame_scorers, config.video_frames)
+    dataset = ShardStream(ws.root, plan, sample_preparers(scorers), inputs, frame_needs(scorers), config.video_frames)
     workers = config.workers()
     return DataLoader(
         dataset, batch_size=config.batch_size, num_workers=workers, collate_fn=list,
@@ -317,16 +316,18 @@ class ShardStream(IterableDataset):
     """Samples of the planned units, read, decoded and prepared; worker k of n takes every n-th sample from k.
 
     `preparers` maps input keys to (preparer, needs_frames) (`sample_preparers`), `inputs` a scorer name to
-    its input key: a unit runs the preparers of its planned scorers, each shared key once.
+    its input key: a unit runs the preparers of its planned scorers, each shared key once. `needs` maps the
+    scorers that read frames to their picture need (`frame_needs`): a unit's media is read only when one of its
+    planned scorers reads frames, and its JPEGs decode as reduced as all of them allow.
     """
 
     def __init__(self, root: Path, plan: dict[str, list[str]], preparers: dict, inputs: dict[str, str],
-                 frame_scorers: set[str], video_frames: int):
+                 needs: dict[str, PictureNeed | None], video_frames: int):
         self.root = Path(root)
         self.plan = plan
         self.preparers = preparers
         self.inputs = inputs
-        self.frame_scorers = frame_scorers
+        self.needs = needs
         self.video_frames = video_frames
 
     def __iter__(self) -> Iterator[Sample]:
@@ -336,16 +337,18 @@ class ShardStream(IterableDataset):
         for shard, names in self.plan.items():
             keys = {self.inputs[n] for n in names}
             preparers = {k: p for k, p in self.preparers.items() if k in keys}
-            decode = bool(self.frame_scorers.intersection(names))
+            framed = [self.needs[n] for n in names if n in self.needs]
+            need = combined_need(framed)
             for index, row in enumerate(scorable_rows(self.root, shard)):
                 if position % workers == worker:
-                    yield self._prepare(shard, index, row, preparers, decode)
+                    yield self._prepare(shard, index, row, preparers, bool(framed), need)
                 position += 1
 
-    def _prepare(self, unit: str, index: int, row: dict, preparers: dict, decode: bool) -> Sample:
+    def _prepare(self, unit: str, index: int, row: dict, preparers: dict, decode: bool,
+                 need: PictureNeed | None) -> Sample:
         sample = sample_from_row(row, unit, index)
         read = partial(read_row_media, self.root, row) if decode else None
-        return prepare_sample(sample, read, preparers, self.video_frames)
+        return prepare_sample(sample, read, preparers, self.video_frames, need)
 
 
 def read_row_media(root: Path, row: dict) -> bytes | list[bytes]:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from curation.scorers.base import Scorer, sample_preparers
+from curation.scorers.base import Scorer, combined_need, frame_needs, sample_preparers
 from curation.scorers.media import prepare_sample
 from curation.scorers.registry import build_scorers
 from curation.sample_sources import committed_units, unit_version
@@ -78,8 +78,10 @@ class ScorersModelHandler(ModelHandler[Element, Result, LoadedScorers]):
         names = self.plan[unit]
         mine = [s for s in scorers if s.name in names]
         preparers = sample_preparers(mine)
-        read = partial(read_row_media, self.root, row) if any(s.needs_frames for s in mine) else None
-        return prepare_sample(sample_from_row(row, unit, index), read, preparers, self.config.video_frames)
+        needs = frame_needs(mine)
+        read = partial(read_row_media, self.root, row) if needs else None
+        return prepare_sample(sample_from_row(row, unit, index), read, preparers, self.config.video_frames,
+                              combined_need(list(needs.values())))
 
     def get_metrics_namespace(self) -> str:
         return "gristmill_scoring"

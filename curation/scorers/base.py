@@ -9,7 +9,9 @@ more, e.g. embeddings). Work is split in two so that heavy decoding runs in Data
     score_batch(samples) in the main process, on a batch of prepared samples; the model runs here
 
 `check()` fails fast, before anything loads, when the scorer could not load (a missing model, weights or file);
-`load()` runs once before any batch. A sample that failed to decode, or whose prepare raised, gets a row
+`load()` runs once before any batch. A scorer that reads frames says how small a picture it can work from
+(`picture_need()`, full resolution by default), so the decoder may downscale JPEGs while decoding them
+(`curation.scorers.media`). A sample that failed to decode, or whose prepare raised, gets a row
 with null values and an `error` reason; the base class does that bookkeeping so scorers only see good input.
 """
 from abc import ABC, abstractmethod
@@ -29,8 +31,9 @@ class Sample:
 
     `shard` (the unit of work, a sample source's shard: '00012', 'clips-00012'; see curation.sample_sources)
     and `index` (position among the unit's scorable rows) place it in its output. `file_bytes` is the stored media size.
-    `frames` are decoded RGB images (one for an image, a few keyframes for a video) and `data` the
-    stored media bytes; both are dropped once every scorer has prepared, so only `prepared` results travel
+    `frames` are decoded RGB images (one for an image, a few keyframes for a video), possibly decoded at a
+    fraction of the stored size (JPEG draft, see `curation.scorers.media`), `stored_size` the stored size of
+    the first one, and `data` the stored media bytes; both are dropped once every scorer has prepared, so only `prepared` results travel
     from worker to main process. `error` is a decode failure reason, `errors` prepare failures by input key.
     `embeddings` holds image embeddings by embedder key, computed once in the main process for every scorer
     of that model (`curation.scorers.embedding`).
@@ -45,6 +48,7 @@ class Sample:
     original_size: tuple[int, int] | None = None
     data: bytes | list[bytes] | None = None
     frames: list[Image.Image] | None = None
+    stored_size: tuple[int, int] | None = None
     error: str | None = None
     prepared: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -54,6 +58,22 @@ class Sample:
         """Pin prepared tensors (the DataLoader calls this when `pin_memory=True`)."""
         self.prepared = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in self.prepared.items()}
         return self
+
+
+@dataclass(frozen=True)
+class PictureNeed:
+    """The smallest decoded picture a scorer works from: shorter side >= `short` px and longer side >= `long` px
+    (or the picture as stored, when it is smaller)."""
+
+    short: int = 0
+    long: int = 0
+
+
+def combined_need(needs: list["PictureNeed | None"]) -> "PictureNeed | None":
+    """What every one of `needs` is satisfied by; None (full resolution) when any of them is None."""
+    if any(need is None for need in needs):
+        return None
+    return PictureNeed(max((n.short for n in needs), default=0), max((n.long for n in needs), default=0))
 
 
 @dataclass(frozen=True)
@@ -94,6 +114,10 @@ class Scorer(ABC):
         """A picklable function run on each decoded sample in the decoding workers, or None."""
         return None
 
+    def picture_need(self) -> PictureNeed | None:
+        """The smallest picture this scorer's preparer works from; None (the default): full resolution."""
+        return None
+
     @property
     def input_key(self) -> str:
         """Where the preparer's result goes in `sample.prepared` (and its failure in `sample.errors`); the name
@@ -120,6 +144,11 @@ class Scorer(ABC):
     @abstractmethod
     def _score(self, samples: list[Sample]) -> list[dict]:
         """Value columns for each (good) sample, in order."""
+
+
+def frame_needs(scorers: list[Scorer]) -> dict[str, PictureNeed | None]:
+    """scorer name -> its picture need, for the scorers that read frames (the others are absent)."""
+    return {s.name: s.picture_need() for s in scorers if s.needs_frames}
 
 
 def sample_preparers(scorers: list[Scorer]) -> dict[str, tuple[Callable[[Sample], Any], bool]]:

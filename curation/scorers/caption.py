@@ -44,6 +44,9 @@ class CaptionScorer(Scorer):
     def preparer(self):
         return partial(middle_frame, prepare=self.captioner.preparer())
 
+    def picture_need(self):
+        return self.captioner.picture_need()
+
     def _score(self, samples: list[Sample]) -> list[dict]:
         captions = self.captioner.caption([s.prepared[self.name] for s in samples])
         return [{"generated_caption": c.text, "n_tokens": c.n_tokens, "truncated": c.truncated} for c in captions]

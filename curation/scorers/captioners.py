@@ -30,6 +30,7 @@ from PIL import Image
 
 from curation.errors import GristmillError
 from curation.models import ClipModelSpec, LoadedClip, autocast_dtype, check_clip_spec, check_model_name, load_clip
+from curation.scorers.base import PictureNeed
 
 START_TOKEN = 49406
 END_TOKEN = 49407
@@ -71,6 +72,10 @@ class Captioner(ABC):
     def caption(self, images: list[Any]) -> list[GeneratedCaption]:
         """One caption per prepared image, in order."""
 
+    def picture_need(self) -> PictureNeed | None:
+        """The smallest picture `preparer()` works from (see `curation.scorers.base`); None: full resolution."""
+        return None
+
 
 def check_coca_model(model: str) -> None:
     """Raise a GristmillError when `model` is not an open_clip CoCa config, listing the CoCa models."""
@@ -109,6 +114,10 @@ class CocaCaptioner(Captioner):
     def preparer(self) -> Callable[[Image.Image], Any]:
         self._require_loaded()
         return self.coca.preprocess
+
+    def picture_need(self) -> PictureNeed | None:
+        self._require_loaded()
+        return PictureNeed(short=self.coca.input_side) if self.coca.input_side else None
 
     def caption(self, images: list[torch.Tensor]) -> list[GeneratedCaption]:
         self._require_loaded()

@@ -106,6 +106,9 @@ class OpenClipScorer(Scorer):
         self._require_loaded()
         return self.embedder.preparer()
 
+    def picture_need(self):
+        return self.embedder.picture_need()
+
     def _require_loaded(self) -> None:
         if self.clip is None:
             raise RuntimeError(f"{type(self).__name__}.load() must run before the scorer is used")

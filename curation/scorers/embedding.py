@@ -20,7 +20,7 @@ from functools import partial
 import torch
 
 from curation.models import ClipModelSpec, LoadedClip, autocast_dtype, check_clip_spec, load_clip
-from curation.scorers.base import Sample
+from curation.scorers.base import PictureNeed, Sample
 
 _EMBEDDERS: "weakref.WeakValueDictionary[tuple, ImageEmbedder]" = weakref.WeakValueDictionary()
 _LOCK = threading.Lock()
@@ -66,6 +66,11 @@ class ImageEmbedder:
     def preparer(self):
         """The picklable worker-side transform of a sample's frames."""
         return partial(frames_to_tensor, transform=self.load().preprocess)
+
+    def picture_need(self) -> PictureNeed | None:
+        """The model's input size on the shorter side (every open_clip resize mode then has the pixels it uses)."""
+        side = self.load().input_side
+        return PictureNeed(short=side) if side else None
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised float32 CPU embeddings of preprocessed images (N, 3, H, W)."""

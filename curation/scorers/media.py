@@ -5,6 +5,12 @@ Images decode to one frame; videos to `n_frames` frames at evenly spaced times f
 sample_frames`: only the sampled frames are kept, rotation applied, times from pts). A video that cannot be used
 fails with that decoder's stable reason (`audio_only: ...`, `truncated: ...`, see `curation.video.decode`);
 any other decode failure is `undecodable: ...`.
+
+JPEG draft: given the smallest picture the job's scorers work from (`PictureNeed`, see `curation.scorers.base`),
+a JPEG is decoded at 1/2, 1/4 or 1/8 of its size in the DCT domain (Pillow's `draft`, libjpeg's scaled IDCT)
+when the smaller picture still meets the need, which costs a fraction of a full decode followed by a resize.
+The scale comes from the header's size alone; other formats, and jobs with a scorer that needs full
+resolution, decode in full.
 """
 import io
 import re
@@ -12,26 +18,57 @@ from typing import Any, Callable
 
 from PIL import Image
 
-from curation.scorers.base import Sample
+from curation.scorers.base import PictureNeed, Sample
 from curation.video.decode import VideoError, sample_frames
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 DEFAULT_VIDEO_FRAMES = 3
+DRAFT_SCALES = (8, 4, 2)  # the reductions libjpeg decodes directly
 
 
-def decode_frames(data: bytes | list[bytes], media_type: str, n_frames: int = DEFAULT_VIDEO_FRAMES) -> list[Image.Image]:
+def draft_scale(size: tuple[int, int], need: PictureNeed | None) -> int:
+    """The largest JPEG draft reduction (8, 4, 2, else 1) of a `size` picture that still meets `need`."""
+    if need is None:
+        return 1
+    short, long = min(size), max(size)
+    for scale in DRAFT_SCALES:
+        if -(-short // scale) >= need.short and -(-long // scale) >= need.long:
+            return scale
+    return 1
+
+
+def decode_frames(data: bytes | list[bytes], media_type: str, n_frames: int = DEFAULT_VIDEO_FRAMES,
+                  need: PictureNeed | None = None) -> list[Image.Image]:
     """RGB frames of stored media: [image] for an image, up to `n_frames` sampled frames for a video.
 
     `data` may also be a list of encoded keyframe images (a sample's stored keyframes); each decodes to one frame.
+    A JPEG is decoded reduced as far as `need` allows (see the module docstring; None: full size).
     Raises VideoError for an unusable video.
     """
+    return decode_media(data, media_type, n_frames, need)[0]
+
+
+def decode_media(data: bytes | list[bytes], media_type: str, n_frames: int = DEFAULT_VIDEO_FRAMES,
+                 need: PictureNeed | None = None) -> tuple[list[Image.Image], tuple[int, int]]:
+    """`decode_frames`' frames and the stored size of the first one (before any draft reduction)."""
     if isinstance(data, list):
-        return [frame for item in data for frame in decode_frames(item, "image")]
+        decoded = [_decode_image(item, need) for item in data]
+        return [image for image, _ in decoded], decoded[0][1]
     if media_type == "video":
-        return [frame.image for frame in sample_frames(data, n_frames).frames]
+        frames = [frame.image for frame in sample_frames(data, n_frames).frames]
+        return frames, frames[0].size
+    image, size = _decode_image(data, need)
+    return [image], size
+
+
+def _decode_image(data: bytes, need: PictureNeed | None) -> tuple[Image.Image, tuple[int, int]]:
     with Image.open(io.BytesIO(data)) as image:
+        size = image.size
+        scale = draft_scale(size, need) if image.format == "JPEG" else 1
+        if scale > 1:  # (width // scale, height // scale) makes Pillow pick exactly `scale`
+            image.draft("RGB", (image.width // scale, image.height // scale))
         image.load()
-        return [image.convert("RGB")]
+        return image.convert("RGB"), size
 
 
 def describe(exc: Exception) -> str:
@@ -51,8 +88,11 @@ def prepare_sample(
     read: Callable[[], bytes | list[bytes]] | None,
     preparers: dict[str, tuple[Callable[[Sample], Any], bool]],
     n_frames: int = DEFAULT_VIDEO_FRAMES,
+    need: PictureNeed | None = None,
 ) -> Sample:
     """Read and decode a sample when `read` is given, run each scorer's preparer, then drop bytes and frames.
+
+    `need` is the smallest picture the preparers work from (`combined_need` of the scorers; None: full size).
 
     `preparers` maps a scorer name to (preparer, needs_frames); preparers that need frames are skipped for a
     sample that failed to read or decode. A read or decode failure sets `sample.error`; a preparer that
@@ -65,7 +105,7 @@ def prepare_sample(
             sample.error = f"unreadable: {exc}"
         else:
             try:
-                sample.frames = decode_frames(sample.data, sample.media_type, n_frames)
+                sample.frames, sample.stored_size = decode_media(sample.data, sample.media_type, n_frames, need)
             except Exception as exc:  # PIL and PyAV raise many types for corrupt input
                 sample.error = decode_failure(exc)
     for name, (prepare, needs_frames) in preparers.items():

@@ -16,7 +16,7 @@ import importlib.metadata
 import cv2
 import numpy as np
 
-from curation.scorers.base import Sample, Scorer
+from curation.scorers.base import PictureNeed, Sample, Scorer
 
 MIN_CONFIDENCE = 0.85  # recognition score (0..1) a box needs to count
 MIN_BOX_SIDE_PX = 6  # a box whose shorter side is below this (at the analysed size) is noise
@@ -68,7 +68,7 @@ class OcrScorer(Scorer):
     """RapidOCR text area and text; see the module docstring."""
 
     name = "ocr"
-    version = "1"
+    version = "2"
     needs_frames = True
 
     def __init__(self):
@@ -88,6 +88,10 @@ class OcrScorer(Scorer):
 
     def preparer(self):
         return ocr_input
+
+    def picture_need(self) -> PictureNeed:
+        """Frames are analysed at most `MAX_SIDE_PX` on the longer side: a JPEG may decode reduced down to that."""
+        return PictureNeed(long=MAX_SIDE_PX)
 
     def _score(self, samples: list[Sample]) -> list[dict]:
         if self.engine is None:

@@ -169,6 +169,23 @@ def encode_image(image: Image.Image, fmt: str, quality: int = JPEG_QUALITY) -> b
     return buffer.getvalue()
 
 
+def photo_like(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """A photo-like picture of any size: detail at every scale (noise octaves with a 1/f-like spectrum), a
+    few hard-edged objects and sensor grain, so decoders, resizers and hashes meet real-picture content."""
+    picture = np.zeros((height, width, 3))
+    for octave, cell in enumerate((max(width, height) / 3, min(width, height) / 8, 24.0, 6.0)):
+        weight = 45.0 / (octave + 1)
+        picture += weight * np.stack([smooth_noise(rng, width, height, cell) for _ in range(3)], axis=-1)
+    picture += rng.uniform(60, 190, 3)
+    y, x = np.mgrid[0:height, 0:width]
+    for _ in range(int(rng.integers(2, 6))):  # objects: discs and boxes of flat, shaded colour
+        cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0.05, 0.25) * min(width, height)
+        inside = (np.hypot(x - cx, y - cy) < r) if rng.random() < 0.5 else (abs(x - cx) < r) & (abs(y - cy) < r * 0.7)
+        picture[inside] = rng.uniform(0, 255, 3) + 20 * smooth_noise(rng, width, height, r / 2)[inside, None]
+    picture += rng.normal(0, 3.0, picture.shape)
+    return Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8))
+
+
 def fingerprint(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     """Perceptual fingerprint: a 64-bit DCT hash (bool array) and a 16x16 RGB thumbnail (float32)."""
     gray = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.BOX), np.float64)

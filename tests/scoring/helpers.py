@@ -72,3 +72,17 @@ def write_clip_shard(ws: Workspace, shard: str, clips: list[tuple[dict, bytes | 
     table = pa.table({f.name: pa.array([r.get(f.name) for r in rows], f.type) for f in CLIPS})
     write_parquet(conform(table, CLIPS), ws.path("clips", f"{shard}.parquet"))
     write_json({"shard": shard}, ws.path("clips", f"{shard}.done"))
+
+
+def decoded_like_the_job(data: bytes, side: int):
+    """An image decoded as a job whose smallest model input is `side` px decodes it, written out with Pillow alone:
+    a JPEG at the largest of 1/8, 1/4, 1/2 of its size whose shorter side stays >= `side`, else in full."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    if image.format == "JPEG":
+        scale = next((s for s in (8, 4, 2) if -(-min(image.size) // s) >= side), 1)
+        image.draft("RGB", (image.width // scale, image.height // scale))
+    return image.convert("RGB")

@@ -5,13 +5,12 @@ import open_clip
 import pyarrow.parquet as pq
 import pytest
 import torch
-from PIL import Image
 
 from curation.errors import GristmillError
 from curation.scorers.aesthetic import AestheticHead
 from curation.scoring import ScoreConfig, score
 from curation.workspace import Workspace
-from tests.scoring.helpers import corpus_items, write_shards
+from tests.scoring.helpers import corpus_items, decoded_like_the_job, write_shards
 
 # The published sac+logos+ava1-l14-linearMSE.pth: Linear layers at these indices, (out, in) sizes.
 LAYERS = {0: (1024, 768), 2: (128, 1024), 4: (64, 128), 6: (16, 64), 7: (1, 16)}
@@ -59,7 +58,7 @@ def test_scores_match_a_direct_computation(small_ws, tiny_model, tiny_checkpoint
 
     model, _, preprocess = open_clip.create_model_and_transforms(tiny_model, pretrained=str(tiny_checkpoint))
     with torch.no_grad():
-        pixels = torch.stack([preprocess(Image.open(media[r["sample_id"]]).convert("RGB")) for r in rows])
+        pixels = torch.stack([preprocess(decoded_like_the_job(media[r["sample_id"]].read_bytes(), max(model.visual.image_size))) for r in rows])
         x = torch.nn.functional.normalize(model.eval().encode_image(pixels), dim=-1)
         for index in LAYERS:  # the published MLP has no activations; dropout is off in eval
             x = x @ state[f"layers.{index}.weight"].T + state[f"layers.{index}.bias"]

@@ -1,11 +1,9 @@
 """`caption`: greedy CoCa captions beside the original caption; decoding checked against a step-by-step reference."""
-import io
 
 import open_clip
 import pyarrow.parquet as pq
 import pytest
 import torch
-from PIL import Image
 
 from curation.catalog import Catalog
 from curation.errors import GristmillError
@@ -16,7 +14,7 @@ from curation.scorers.media import decode_frames
 from curation.scoring import ScoreConfig, check_model_available, score
 from curation.workspace import Workspace
 from gristmill.cli import main
-from tests.scoring.helpers import corpus_items, media_row, write_shards
+from tests.scoring.helpers import corpus_items, decoded_like_the_job, media_row, write_shards
 
 
 def _items(corpus, n_images, n_videos):
@@ -70,7 +68,7 @@ def test_job_writes_the_captioner_caption_of_each_image_and_middle_keyframe(capt
     captioner.load()
     prepare = captioner.preparer()
     for row, data, _ in items:  # one at a time here, in batches of 4 in the job
-        frames = ([Image.open(io.BytesIO(data)).convert("RGB")] if row["media_type"] == "image"
+        frames = ([decoded_like_the_job(data, captioner.coca.input_side)] if row["media_type"] == "image"
                   else decode_frames(data, "video", 3))
         expected = captioner.caption([prepare(frames[len(frames) // 2])])[0]
         got = rows[row["sample_id"]]

@@ -1,5 +1,4 @@
 """`clip` matches a direct open_clip computation; weights policy: checkpoints, cache, placeholders, start errors."""
-import io
 import time
 
 import numpy as np
@@ -8,7 +7,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from PIL import Image
 
 from curation.catalog import Catalog
 from curation.errors import GristmillError
@@ -19,7 +17,7 @@ from curation.scorers.clip import TEXT_CHUNK, ClipScorer, model_slug
 from curation.scorers.media import decode_frames
 from curation.scoring import ScoreConfig, score
 from curation.workspace import Workspace
-from tests.scoring.helpers import corpus_items, write_shards
+from tests.scoring.helpers import corpus_items, decoded_like_the_job, write_shards
 
 
 @pytest.fixture
@@ -53,7 +51,7 @@ def test_clip_score_equals_direct_open_clip(clip_ws, tiny_model, tiny_checkpoint
     model.eval()
     tokenizer = open_clip.get_tokenizer(tiny_model)
     for row, data, _ in items:
-        frames = ([Image.open(io.BytesIO(data)).convert("RGB")] if row["media_type"] == "image"
+        frames = ([decoded_like_the_job(data, max(model.visual.image_size))] if row["media_type"] == "image"
                   else decode_frames(data, "video", 3))
         with torch.no_grad():
             image = torch.nn.functional.normalize(model.encode_image(torch.stack([preprocess(f) for f in frames])), dim=-1)

@@ -69,7 +69,7 @@ def test_clean_photos_have_no_text(ocr_rows):
 def test_rows_carry_the_bundled_model(ocr_rows):
     _, _, _, video, rows = ocr_rows
     assert all(r["model_id"].startswith("PP-OCRv4/rapidocr-onnxruntime-") for r in rows.values())
-    assert all(r["scorer_version"] == "1" and 0 <= r["text_area_ratio"] <= 1 for r in rows.values())
+    assert all(r["scorer_version"] == "2" and 0 <= r["text_area_ratio"] <= 1 for r in rows.values())
     assert len(rows[video[0].item_id]["text"]) <= MAX_TEXT_CHARS  # a video is scored from its keyframes
 
 

@@ -6,13 +6,12 @@ import open_clip
 import pyarrow.parquet as pq
 import pytest
 import torch
-from PIL import Image
 
 from curation.errors import GristmillError
 from curation.scorers.zeroshot import DEFAULT_PROMPTS, prompts_json
 from curation.scoring import ScoreConfig, score
 from curation.workspace import Workspace
-from tests.scoring.helpers import corpus_items, write_shards
+from tests.scoring.helpers import corpus_items, decoded_like_the_job, write_shards
 
 LABELS = list(DEFAULT_PROMPTS)
 
@@ -66,7 +65,7 @@ def test_matches_a_direct_open_clip_computation(small_ws, tiny_checkpoint, tiny_
     tokenizer = open_clip.get_tokenizer(tiny_model)
     images = [r for r in rows if media[r["sample_id"]][1] == "image"]
     with torch.no_grad():
-        pixels = torch.stack([preprocess(Image.open(media[r["sample_id"]][0]).convert("RGB")) for r in images])
+        pixels = torch.stack([preprocess(decoded_like_the_job(Path(media[r["sample_id"]][0]).read_bytes(), max(model.visual.image_size))) for r in images])
         image = torch.nn.functional.normalize(model.encode_image(pixels), dim=-1)
         for label, pair in DEFAULT_PROMPTS.items():
             text = torch.nn.functional.normalize(model.encode_text(tokenizer(list(pair))), dim=-1)
