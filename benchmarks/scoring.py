@@ -9,6 +9,11 @@ comparisons (`--measures`), each over `--repeats` rounds (at least 3) that rotat
   and, in the same rounds, vs `ClipScorer.encode` (the image forward plus the captions' text forward, which
   the clip scorer needs and a bare `encode_image` leaves out). The three scorers share one image forward
   per sample (`curation.scorers.embedding`). Target: ratio >= 0.85 on CPU.
+- `decode`: the job's loader alone (`ShardStream` in a DataLoader: read from the shard tars, JPEG decode,
+  draft-reduced as the clip scorer allows, and the model transform) vs a bare PIL loop over the same bytes
+  (full decode, the same transform) in the same DataLoader with the same workers, on `--decode-samples`
+  photo-like 1024-px JPEGs (`curation.synthetic.images.photo_like`, non-square) written straight into shards.
+  Target: ratio >= 1.5.
 The job side is `curation.scoring.score()` over every shard (`force`): planning, DataLoader decode workers
 reading the tars, JPEG decode and the model transform, batches of `--batch-size`, the forwards, scores and
 embeddings written as Parquet. The model is loaded once before the runs and shared through the model cache,
@@ -22,10 +27,11 @@ Where the time goes, reported beside: decode (one process reading and decoding t
 model transform, images/s per decode worker), transfer (pinned host batches copied to a CUDA device) and
 compute (the median bare forward).
 
-    python benchmarks/scoring.py [--measures clip,shared] [--device cpu|cuda] [--model ViT-B-32]
-                                 [--batch-size 64] [--samples 256] [--repeats 3] [--json]
+    python benchmarks/scoring.py [--measures clip,shared,decode] [--device cpu|cuda] [--model ViT-B-32]
+                                 [--batch-size 64] [--samples 256] [--decode-samples 512] [--repeats 3] [--json]
 """
 import argparse
+import io
 import json
 import os
 import platform
@@ -34,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,6 +59,9 @@ MEASURES = {
     "clip": ("scoring", ["clip"], [("encode", 0.9)]),
     "shared": ("scoring-shared", ["clip", "zeroshot", "aesthetic"], [("encode_image", 0.85), ("encode", 0.85)]),
 }
+DECODE = "decode"  # the loader-vs-bare-decode comparison (not a job: see measure_decode)
+DECODE_TARGET = 1.5
+DECODE_SIDE = 1024  # px, the longer side of the decode benchmark's JPEGs
 MIN_ROUNDS = 3
 
 
@@ -68,6 +78,105 @@ def build_workspace(root: Path, n_images: int) -> Workspace:
         crawl(root / "ws", CrawlConfig(urls=str(urls), allow_private_network=True, retries=0, host_connections=32,
                                        host_rps=1000.0), console)  # our own loopback server: no per-host cap
     return Workspace.open(root / "ws")
+
+
+def build_photo_workspace(root: Path, n_images: int) -> Workspace:
+    """A workspace of `n_images` photo-like JPEGs, longer side DECODE_SIDE px, shorter 576-1024 px, in shards of
+    256 (distinct pictures for the first 64; the rest are mirrored or rotated copies re-encoded, which cost the
+    same to decode)."""
+    import numpy as np
+    from PIL import Image
+
+    from curation.identity import sample_id
+    from curation.shards import ShardWriter, shard_name
+    from curation.synthetic.images import encode_image, photo_like
+
+    ws = Workspace.init(root / "ws")
+    rng = np.random.default_rng(0)
+    originals = []
+    writer = None
+    for i in range(n_images):
+        if i < 64:
+            short = int(rng.integers(576, DECODE_SIDE + 1))
+            originals.append(photo_like(rng, DECODE_SIDE, short) if i % 2 else photo_like(rng, short, DECODE_SIDE))
+            picture = originals[-1]
+        else:
+            picture = originals[i % 64].transpose([Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.ROTATE_180,
+                                                   Image.Transpose.FLIP_TOP_BOTTOM][i // 64 % 3])
+        if i % 256 == 0:
+            if writer:
+                writer.commit()
+            writer = ShardWriter(ws.root, shard_name(i // 256))
+        url = f"http://photos.test/{i}.jpg"
+        writer.add({"sample_id": sample_id(url, f"photo {i}"), "url": url, "caption": f"photo {i}",
+                    "media_type": "image", "status": "success"}, encode_image(picture, "JPEG", 85 + i % 10), "jpg")
+    writer.commit()
+    return ws
+
+
+class BareDecode(torch.utils.data.IterableDataset):
+    """The bare side of `decode`: every stored image read from its tar, decoded in full by PIL, transformed."""
+
+    def __init__(self, root: Path, rows: list[dict], transform):
+        self.root, self.rows, self.transform = root, rows, transform
+
+    def __iter__(self):
+        from PIL import Image
+
+        from curation.shards import read_media
+
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for row in self.rows[worker::workers]:
+            data = read_media(self.root, row["media_path"], row["media_offset"], row["media_size"])
+            with Image.open(io.BytesIO(data)) as image:
+                yield self.transform(image.convert("RGB"))
+
+
+def measure_decode(root: Path, args: argparse.Namespace, scorer: ClipScorer, config: ScoreConfig) -> dict:
+    """images/s of the job's loader vs the bare PIL loop, alternating sides for `args.repeats` rounds."""
+    from curation.scoring import scorable_rows
+
+    ws = build_photo_workspace(root / "photos", args.decode_samples)
+    units = committed_units(ws)
+    rows = [row for unit in units for row in scorable_rows(ws.root, unit)]
+    key = scorer.input_key
+    loader = ShardStream(ws.root, {unit: [scorer.name] for unit in units}, {key: (scorer.preparer(), True)},
+                         {scorer.name: key}, {scorer.name: scorer.picture_need()}, video_frames=1)
+    bare = BareDecode(ws.root, rows, scorer.clip.preprocess)
+    workers = config.workers()
+
+    def images_per_s(dataset) -> float:
+        batches = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=workers,
+                                              collate_fn=list, prefetch_factor=2 if workers else None)
+        started = time.perf_counter()
+        count = sum(len(batch) for batch in batches)
+        if count != len(rows):
+            raise SystemExit(f"the decode side saw {count} images of {len(rows)}")
+        return count / (time.perf_counter() - started)
+
+    runs = alternate(args.repeats, {"gristmill": lambda: images_per_s(loader), "bare": lambda: images_per_s(bare)})
+    ratios = [g / b for g, b in zip(runs["gristmill"], runs["bare"])]
+    return _row("scoring-decode", DECODE_TARGET, ratios, {}, {
+        "measure": f"decode of {len(rows)} photo-like {DECODE_SIDE}-px JPEGs from shards to {scorer.clip.model_id} "
+                   f"inputs: the job's loader (draft) vs bare PIL, {workers} worker(s) each "
+                   f"(median of {args.repeats} rounds)",
+        "gristmill": round(statistics.median(runs["gristmill"]), 2),
+        "baseline": round(statistics.median(runs["bare"]), 2),
+        "decode_workers": workers,
+        "runs": {side: [round(r, 2) for r in values] for side, values in runs.items()},
+    })
+
+
+def alternate(repeats: int, sides: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Each side's value per round; each round starts one side later than the one before."""
+    names = list(sides)
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            runs[name].append(sides[name]())
+    return runs
 
 
 def predecode(ws: Workspace, scorer: ClipScorer) -> tuple[torch.Tensor, list[str], float]:
@@ -123,19 +232,16 @@ def job_s(ws: Workspace, config: ScoreConfig) -> tuple[float, int]:
 def rounds(bares: list[str], ws: Workspace, config: ScoreConfig, scorer: ClipScorer, images: torch.Tensor,
            captions: list[str], repeats: int) -> dict[str, list[float]]:
     """images/s of the job ("gristmill") and of each bare side per round; each round starts one side later."""
-    sides = ["gristmill", *bares]
-    runs: dict[str, list[float]] = {side: [] for side in sides}
-    for repeat in range(repeats):
-        shift = repeat % len(sides)
-        for side in sides[shift:] + sides[:shift]:
-            if side != "gristmill":
-                runs[side].append(len(captions) / bare_s(side, scorer, images, captions, config.batch_size))
-                continue
-            seconds, scored = job_s(ws, config)
-            if scored != len(captions):
-                raise SystemExit(f"the job scored {scored} images, the bare forward {len(captions)}")
-            runs["gristmill"].append(scored / seconds)
-    return runs
+    def job() -> float:
+        seconds, scored = job_s(ws, config)
+        if scored != len(captions):
+            raise SystemExit(f"the job scored {scored} images, the bare forward {len(captions)}")
+        return scored / seconds
+
+    def bare(side: str) -> Callable[[], float]:
+        return lambda: len(captions) / bare_s(side, scorer, images, captions, config.batch_size)
+
+    return alternate(repeats, {"gristmill": job, **{side: bare(side) for side in bares}})
 
 
 def measure(root: Path, args: argparse.Namespace) -> list[dict]:
@@ -152,6 +258,9 @@ def measure(root: Path, args: argparse.Namespace) -> list[dict]:
     dtype = autocast_dtype(args.precision, device) or torch.float32
     rows = []
     for name in args.measures:
+        if name == DECODE:
+            rows.append(measure_decode(root, args, scorer, base))
+            continue
         row_name, scorers, baselines = MEASURES[name]
         config = base.model_copy(update={"scorers": scorers})
         bares = [bare for bare, _ in baselines]
@@ -193,12 +302,14 @@ def _row(name: str, target: float, ratios: list[float], where: dict, fields: dic
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--measures", default="clip,shared",
-                        help=f"comma-separated comparisons: {', '.join(MEASURES)} (default: %(default)s)")
+    parser.add_argument("--measures", default=f"clip,shared,{DECODE}",
+                        help=f"comma-separated comparisons: {', '.join([*MEASURES, DECODE])} (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
     parser.add_argument("--model", default="ViT-B-32", help="open_clip model (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per batch, both sides (default: %(default)s)")
     parser.add_argument("--samples", type=int, default=256, help="synthetic images to crawl (default: %(default)s)")
+    parser.add_argument("--decode-samples", type=int, default=512,
+                        help=f"photo-like {DECODE_SIDE}-px JPEGs of the decode measure (default: %(default)s)")
     parser.add_argument("--num-workers", type=int, default=None, help="decode workers (default: the job's default)")
     parser.add_argument("--precision", default="auto", help="autocast precision, as `gristmill score` (default: auto)")
     parser.add_argument("--repeats", type=int, default=MIN_ROUNDS,
@@ -206,7 +317,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON list (for python -m benchmarks)")
     args = parser.parse_args()
     args.measures = [m.strip() for m in args.measures.split(",") if m.strip()]
-    if args.repeats < MIN_ROUNDS or not args.measures or set(args.measures) - set(MEASURES):
+    if args.repeats < MIN_ROUNDS or not args.measures or set(args.measures) - {*MEASURES, DECODE}:
         parser.error(f"--repeats must be at least {MIN_ROUNDS} and --measures a list of {', '.join(MEASURES)}")
     with tempfile.TemporaryDirectory(prefix="gristmill-bench-scoring-") as tmp:
         rows = measure(Path(tmp), args)
