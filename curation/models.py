@@ -14,7 +14,9 @@ retrying downloads for minutes.
 
 Loaded models are shared: scorers that ask for the same spec and weights in one process (clip, zeroshot and
 aesthetic on one model) get one `LoadedClip`, held while any of them holds it. Precision is not part of the
-model: scorers run it under autocast (`autocast_dtype`). torch and open_clip are imported where they are
+model: scorers run it under autocast (`autocast_dtype`). How the model is held is part of the spec: its weights
+in fp16 or bf16 (`weights`; fp16 on CUDA only), `channels_last` memory format for its convolutions and inputs,
+and `compile` (the image tower through `torch.compile`); `LoadedClip.image_input` casts inputs to match. torch and open_clip are imported where they are
 used, so the CLI can read the defaults here without loading them.
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict
@@ -46,6 +48,7 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 HUB_PROBE_TIMEOUT_S = 3.0
 RANDOM_INIT_SEED = 0
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+WEIGHT_DTYPES = ("fp32", "fp16", "bf16")
 
 TINY_MODEL = "gristmill-tiny-vit"
 TINY_CONFIG = {
@@ -79,6 +82,9 @@ class ClipModelSpec(BaseModel):
     device: str = "cpu"
     allow_random_weights: bool = False
     cache_dir: str | None = None
+    weights: Literal["fp32", "fp16", "bf16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
 
 
 @dataclass
@@ -94,6 +100,15 @@ class LoadedClip:
     device: torch.device
     placeholder: bool
     input_side: int | None = None
+    input_dtype: torch.dtype | None = None  # the image tower's parameter dtype (None: float32)
+    channels_last: bool = False
+
+    def image_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Preprocessed images moved (without blocking) to the model's device, dtype and memory format."""
+        import torch
+
+        fmt = torch.channels_last if self.channels_last else torch.preserve_format
+        return images.to(self.device, dtype=self.input_dtype or images.dtype, memory_format=fmt, non_blocking=True)
 
 
 _LOADED: "weakref.WeakValueDictionary[tuple, LoadedClip]" = weakref.WeakValueDictionary()
@@ -107,6 +122,7 @@ def load_clip(spec: ClipModelSpec) -> LoadedClip:
     this process, it is returned instead of loading again. Callers must not change the model's weights.
     """
     device = check_device(spec.device)
+    _check_weights_dtype(spec, device)
     check_model_name(spec.model)
     checkpoint, tag_cfg, weights_name = _resolve_weights(spec)
     key = (spec, checkpoint, weights_name)
@@ -138,6 +154,13 @@ def _load(spec: ClipModelSpec, device: torch.device, checkpoint: str | None, tag
             decoder = model.text_decoder  # the std of open_clip's (unreachable) MultimodalTransformer init
             torch.nn.init.normal_(decoder.text_projection, std=decoder.width ** -0.5)
     model.eval()
+    dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[spec.weights]
+    if dtype is not None:
+        model.to(dtype)
+    if spec.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if spec.compile:
+        model.visual = torch.compile(model.visual)
     return LoadedClip(
         model=model,
         preprocess=preprocess,
@@ -147,6 +170,8 @@ def _load(spec: ClipModelSpec, device: torch.device, checkpoint: str | None, tag
         device=device,
         placeholder=weights_name == PLACEHOLDER_WEIGHTS,
         input_side=_input_side(model),
+        input_dtype=dtype,
+        channels_last=spec.channels_last,
     )
 
 
@@ -191,9 +216,14 @@ def _first_line(exc: Exception) -> str:
 
 def check_clip_spec(spec: ClipModelSpec) -> None:
     """Check device, model name and weights exactly as `load_clip` would, without building the model."""
-    check_device(spec.device)
+    _check_weights_dtype(spec, check_device(spec.device))
     check_model_name(spec.model)
     _resolve_weights(spec)
+
+
+def _check_weights_dtype(spec: ClipModelSpec, device: torch.device) -> None:
+    if spec.weights == "fp16" and device.type != "cuda":
+        raise GristmillError(f"fp16 weights need a CUDA device, not {device}; use fp32 or bf16 weights")
 
 
 def check_device(name: str) -> torch.device:

@@ -7,9 +7,14 @@ The units of work are the committed shards of every sample source (`curation.sam
 'success' are scored. A sample with stored keyframes (clips store theirs) is scored from those JPEGs.
 
 Every scorer loads before any work starts, so a bad device, model name or checkpoint fails at once. A torch
-DataLoader reads and decodes media in worker processes, where each scorer's preparer also runs (image
-statistics, caption rules, the model's input transform); batches come back to this process, pinned when the
-model is on CUDA, for the model forward. Each (scorer, unit) becomes `scores/<scorer>/<unit>.parquet` (plus
+DataLoader reads and decodes media in worker processes (JPEGs draft-reduced as far as the scorers allow, see
+`curation.scorers.media`), where each scorer's preparer also runs (image statistics, caption rules, the model's
+input transform) and each model's inputs are stacked into one tensor per batch (`Batch`); batches come back to
+this process, pinned when the model is on CUDA. There the loop is one batch deep: each model's image forward
+of batch k is launched (`ImageEmbedder.start`: non-blocking copies both ways) and the CPU-only scorers of
+batch k start in threads beside the loop (one thread per scorer, so a scorer sees its batches in order), then
+batch k-1 is finished: its embeddings handed over, the device scorers run (text forwards, heads), the CPU
+scorers' rows collected, and completed units written. Each (scorer, unit) becomes `scores/<scorer>/<unit>.parquet` (plus
 `embeddings/<model-slug>/<unit>.parquet` for clip), written atomically once the unit's last sample is scored,
 with rows in the order of the unit's table.
 
@@ -22,13 +27,15 @@ import multiprocessing
 import os
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
@@ -36,6 +43,7 @@ from curation.atomic import write_parquet
 from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec
 from curation.sample_sources import committed_units, unit_rows, unit_version
 from curation.scorers.base import Output, PictureNeed, Sample, Scorer, combined_need, frame_needs, sample_preparers
+from curation.scorers.embedding import ImageEmbedder, PendingEmbeddings
 from curation.scorers.media import DEFAULT_VIDEO_FRAMES, prepare_sample
 from curation.scorers.registry import (DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, ScorerOptions, build_scorers,
                                        random_weight_models)
@@ -53,7 +61,8 @@ _SAMPLE_COLUMNS = ["sample_id", "caption", "media_type", "status", "media_path",
 class ScoreConfig(BaseModel):
     """What to score and how; the fields mirror `gristmill score`'s options.
 
-    `model`/`pretrained`/`device` pick the CLIP model for model scorers (see `curation.models`);
+    `model`/`pretrained`/`device` pick the CLIP model for model scorers (see `curation.models`), and
+    `weights`/`channels_last`/`compile` how every model of the job is held (see `ClipModelSpec`);
     `allow_random_weights` names the models that may run with random weights when no real ones are found
     (`curation.scorers.registry.RANDOM_WEIGHT_MODELS`: clip, aesthetic, caption; True = all, False = none), so
     a random aesthetic head never makes the CLIP model random as well; `num_workers=None` means one decode
@@ -73,6 +82,9 @@ class ScoreConfig(BaseModel):
     device: str = "cpu"
     allow_random_weights: tuple[str, ...] = ()
     precision: str = "auto"
+    weights: Literal["fp32", "fp16", "bf16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
     batch_size: int = Field(64, ge=1)
     num_workers: int | None = Field(None, ge=0)
     video_frames: int = Field(DEFAULT_VIDEO_FRAMES, ge=1)
@@ -107,7 +119,8 @@ class ScoreConfig(BaseModel):
     def model_spec(self) -> ClipModelSpec:
         """The model part of this config."""
         return ClipModelSpec(model=self.model, pretrained=self.pretrained, device=self.device,
-                             allow_random_weights="clip" in self.allow_random_weights)
+                             allow_random_weights="clip" in self.allow_random_weights, weights=self.weights,
+                             channels_last=self.channels_last, compile=self.compile)
 
     def scorer_options(self) -> ScorerOptions:
         """The per-scorer settings of this config."""
@@ -132,7 +145,8 @@ def check_model_available(config: ScoreConfig) -> None:
 class ScorerReport(BaseModel):
     """What one scorer did in one run; shards count the units of every sample source alike.
 
-    `seconds` is main-process time in `score_batch` (the model's time; decoding runs in the workers).
+    `seconds` is time in `score_batch`, in the main process or, for CPU-only scorers, their thread beside it
+    (decoding runs in the workers).
     """
 
     name: str
@@ -241,11 +255,22 @@ def _run(ws, scorers, plan, config, reports, progress) -> None:
     for unit in [u for u, n in expected.items() if n == 0]:
         write_unit(ws.root, unit, buffers.pop(unit), specs, versions[unit])
     total, done, seen = sum(expected.values()), 0, Counter()
-    for batch in _loader(ws, scorers, plan, config):
-        for scorer in scorers:
-            mine = [s for s in batch if scorer.name in plan[s.shard]]
-            if mine:
-                _score_into(scorer, mine, buffers, reports[scorer.name])
+    embedders = {s.embedder.key: s.embedder for s in scorers if s.embedder is not None}
+    beside = {s.name: ThreadPoolExecutor(1, thread_name_prefix=f"score-{s.name}") for s in scorers
+              if not s.runs_on_device}
+
+    def finish(started: "_Started") -> None:
+        nonlocal done
+        for pending in started.embeddings:
+            pending.wait()
+        for scorer in sorted(scorers, key=lambda s: s.name in beside):  # device work first, then collect
+            mine = started.mine[scorer.name]
+            if not mine:
+                continue
+            rows = started.cpu_rows[scorer.name].result() if scorer.name in beside else _timed_rows(
+                scorer, mine, reports[scorer.name])
+            _buffer(mine, rows, scorer.name, buffers, reports[scorer.name])
+        batch = started.samples
         seen.update(s.shard for s in batch)
         for shard in {s.shard for s in batch}:
             if seen[shard] == expected[shard]:
@@ -253,17 +278,53 @@ def _run(ws, scorers, plan, config, reports, progress) -> None:
         done += len(batch)
         if progress:
             progress(done, total)
+
+    try:
+        previous = None
+        for batch in _loader(ws, scorers, plan, config):
+            current = _start(batch, scorers, plan, embedders, beside, reports)
+            if previous is not None:
+                finish(previous)
+            previous = current
+        if previous is not None:
+            finish(previous)
+    finally:
+        for pool in beside.values():
+            pool.shutdown(wait=True, cancel_futures=True)
     if buffers:
         raise RuntimeError(f"scoring ended with shards not fully seen: {sorted(buffers)}")
 
 
-def _score_into(scorer: Scorer, samples: list[Sample], buffers: dict, report: ScorerReport) -> None:
+@dataclass
+class _Started:
+    """A batch whose model forwards are launched and whose CPU-only scorers run in their threads."""
+
+    samples: list[Sample]
+    mine: dict[str, list[Sample]]  # scorer name -> its samples of the batch
+    embeddings: list[PendingEmbeddings]
+    cpu_rows: dict[str, Future]
+
+
+def _start(batch: "Batch", scorers: list[Scorer], plan: dict, embedders: dict[str, ImageEmbedder],
+           beside: dict[str, ThreadPoolExecutor], reports: dict) -> _Started:
+    mine = {s.name: [x for x in batch.samples if s.name in plan[x.shard]] for s in scorers}
+    pending = [embedders[key].start(owners, images, counts) for key, (images, owners, counts) in batch.inputs.items()]
+    cpu_rows = {s.name: beside[s.name].submit(_timed_rows, s, mine[s.name], reports[s.name])
+                for s in scorers if s.name in beside and mine[s.name]}
+    return _Started(batch.samples, mine, pending, cpu_rows)
+
+
+def _timed_rows(scorer: Scorer, samples: list[Sample], report: ScorerReport) -> list[dict]:
     t0 = time.perf_counter()
     rows = scorer.score_batch(samples)
     report.seconds += time.perf_counter() - t0
+    return rows
+
+
+def _buffer(samples: list[Sample], rows: list[dict], name: str, buffers: dict, report: ScorerReport) -> None:
     report.samples += len(rows)
     for sample, row in zip(samples, rows):
-        buffers[sample.shard][scorer.name].append((sample.index, row))
+        buffers[sample.shard][name].append((sample.index, row))
     count_errors(report, rows)
 
 
@@ -305,11 +366,42 @@ def _loader(ws: Workspace, scorers: list[Scorer], plan: dict, config: ScoreConfi
     inputs = {s.name: s.input_key for s in scorers}
     dataset = ShardStream(ws.root, plan, sample_preparers(scorers), inputs, frame_needs(scorers), config.video_frames)
     workers = config.workers()
+    stacked = {s.embedder.key for s in scorers if s.embedder is not None}
     return DataLoader(
-        dataset, batch_size=config.batch_size, num_workers=workers, collate_fn=list,
+        dataset, batch_size=config.batch_size, num_workers=workers, collate_fn=partial(Batch.collate, keys=stacked),
         pin_memory=config.device.startswith("cuda"),
         prefetch_factor=2 if workers else None,
     )
+
+
+@dataclass
+class Batch:
+    """A batch of prepared samples with each model's inputs stacked (built by `collate` in the worker).
+
+    `inputs` maps an embedder key to (images, owners, counts): the frames of the samples that have that input,
+    concatenated in order, `counts[i]` of them for `owners[i]`; those samples no longer hold the tensor, so it
+    travels and is pinned once.
+    """
+
+    samples: list[Sample]
+    inputs: dict[str, tuple[torch.Tensor, list[Sample], list[int]]]
+
+    @classmethod
+    def collate(cls, samples: list[Sample], keys: set[str]) -> "Batch":
+        """The batch of `samples` with the inputs under `keys` stacked."""
+        inputs = {}
+        for key in keys:
+            owners = [s for s in samples if isinstance(s.prepared.get(key), torch.Tensor)]
+            if owners:
+                tensors = [s.prepared.pop(key) for s in owners]
+                inputs[key] = (torch.cat(tensors), owners, [t.shape[0] for t in tensors])
+        return cls(samples, inputs)
+
+    def pin_memory(self) -> "Batch":
+        """Pinned copies of the stacked inputs and of the samples' other tensors (the DataLoader calls this)."""
+        self.inputs = {key: (images.pin_memory(), owners, counts) for key, (images, owners, counts) in self.inputs.items()}
+        self.samples = [s.pin_memory() for s in self.samples]
+        return self
 
 
 class ShardStream(IterableDataset):

@@ -8,6 +8,10 @@ more, e.g. embeddings). Work is split in two so that heavy decoding runs in Data
                          stored under the scorer's `input_key` (scorers with one key share one run of it)
     score_batch(samples) in the main process, on a batch of prepared samples; the model runs here
 
+Scorers whose work runs on the job's device say so (`runs_on_device`); the job runs the others (basic, text,
+ocr) in threads beside the device loop. A scorer that reads a CLIP model's image embeddings holds that model's
+shared stage as `embedder` (`curation.scorers.embedding.ImageEmbedder`), which the job runs once per batch.
+
 `check()` fails fast, before anything loads, when the scorer could not load (a missing model, weights or file);
 `load()` runs once before any batch. A scorer that reads frames says how small a picture it can work from
 (`picture_need()`, full resolution by default), so the decoder may downscale JPEGs while decoding them
@@ -94,6 +98,8 @@ class Scorer(ABC):
     name: ClassVar[str]
     version: ClassVar[str]
     needs_frames: ClassVar[bool] = False
+    runs_on_device: ClassVar[bool] = False
+    embedder: Any = None  # the shared image embedding stage this scorer reads, if any
 
     def check(self) -> None:
         """Raise a GristmillError now, without loading anything, when `load()` could not work (no-op by default)."""

@@ -27,6 +27,7 @@ class CaptionScorer(Scorer):
     name = "caption"
     version = "1"
     needs_frames = True
+    runs_on_device = True
 
     def __init__(self, captioner: Captioner):
         self.captioner = captioner

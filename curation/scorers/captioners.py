@@ -124,7 +124,7 @@ class CocaCaptioner(Captioner):
         device = self.coca.device
         autocast = torch.autocast(device.type, dtype=self._dtype) if self._dtype else nullcontext()
         with torch.inference_mode(), autocast:
-            tokens, truncated = greedy_tokens(self.coca.model, torch.stack(images).to(device, non_blocking=True))
+            tokens, truncated = greedy_tokens(self.coca.model, self.coca.image_input(torch.stack(images)))
         return [GeneratedCaption(self.coca.tokenizer.decode(ids).strip(), len(ids), cut)
                 for ids, cut in zip(tokens, truncated)]
 

@@ -71,6 +71,7 @@ class OpenClipScorer(Scorer):
     """
 
     needs_frames = True
+    runs_on_device = True
 
     def __init__(self, spec: ClipModelSpec = ClipModelSpec(), precision: str = "auto"):
         self.spec = spec

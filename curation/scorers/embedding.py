@@ -8,6 +8,10 @@ precision the same one), so in a job:
 - `frame_embeddings(samples)` runs `encode_image` once over the samples not embedded yet and keeps each
   sample's (n_frames, dim) float32 CPU embeddings in `sample.embeddings[key]`; the scorers called after the
   first find them there.
+In the job, the stage runs once per batch ahead of the scorers (`start`): the batch's stacked, pinned images
+(`curation.scoring.Batch`) are copied to the device without blocking, encoded, and the embeddings copied back
+into pinned host memory without blocking; `PendingEmbeddings.wait()` hands them to the samples once that copy
+is done, so on CUDA the forward of one batch overlaps the host work on the one before.
 The stage keeps no per-batch state of its own (the embeddings live on the samples), so threads that share it,
 as Beam's do, never see each other's batches. Two models in one job are two embedders, each run once.
 """
@@ -15,6 +19,7 @@ import hashlib
 import threading
 import weakref
 from contextlib import nullcontext
+from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -74,23 +79,58 @@ class ImageEmbedder:
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised float32 CPU embeddings of preprocessed images (N, 3, H, W)."""
+        host, done = self._launch(images)
+        if done is not None:
+            done.synchronize()
+        return host
+
+    def start(self, samples: list[Sample], images: torch.Tensor, counts: list[int]) -> "PendingEmbeddings":
+        """Launch the forward of `images`: the frames of `samples`, `counts[i]` of them for sample i, in order."""
+        host, done = self._launch(images)
+        return PendingEmbeddings(self.key, samples, counts, host, done)
+
+    def _launch(self, images: torch.Tensor) -> tuple[torch.Tensor, "torch.cuda.Event | None"]:
+        """(embeddings on the host, the CUDA event after which they are there; None on CPU: they are now)."""
         with torch.inference_mode(), self.autocast():
-            emb = self.clip.model.encode_image(images.to(self.clip.device, non_blocking=True)).float()
-        return torch.nn.functional.normalize(emb, dim=-1).cpu()
+            emb = self.clip.model.encode_image(self.clip.image_input(images)).float()
+            emb = torch.nn.functional.normalize(emb, dim=-1)
+            if self.clip.device.type != "cuda":
+                return emb.cpu(), None
+            host = torch.empty(emb.shape, dtype=emb.dtype, pin_memory=True)
+            host.copy_(emb, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        return host, done
 
     def frame_embeddings(self, samples: list[Sample]) -> list[torch.Tensor]:
         """Each sample's (n_frames, dim) embeddings; one forward over the samples that have none yet."""
         todo = [s for s in samples if self.key not in s.embeddings]
         if todo:
             counts = [s.prepared[self.key].shape[0] for s in todo]
-            emb = self.encode_images(torch.cat([s.prepared[self.key] for s in todo]))
-            for sample, frames in zip(todo, torch.split(emb, counts)):
-                sample.embeddings[self.key] = frames
+            self.start(todo, torch.cat([s.prepared[self.key] for s in todo]), counts).wait()
         return [s.embeddings[self.key] for s in samples]
 
     def sample_embeddings(self, samples: list[Sample]) -> torch.Tensor:
         """(samples, dim): each sample's re-normalised mean frame embedding."""
         return torch.stack([mean_embedding(f) for f in self.frame_embeddings(samples)])
+
+
+@dataclass
+class PendingEmbeddings:
+    """A launched forward (`ImageEmbedder.start`); `wait()` stores each sample's frame embeddings."""
+
+    key: str
+    samples: list[Sample]
+    counts: list[int]
+    host: torch.Tensor
+    done: "torch.cuda.Event | None"
+
+    def wait(self) -> None:
+        """Block until the embeddings are on the host, then set `sample.embeddings[key]` of every sample."""
+        if self.done is not None:
+            self.done.synchronize()
+        for sample, frames in zip(self.samples, torch.split(self.host, self.counts)):
+            sample.embeddings[self.key] = frames
 
 
 def image_embedder(spec: ClipModelSpec, precision: str) -> ImageEmbedder:

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from curation.errors import GristmillError
-from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, PRECISIONS
+from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, PRECISIONS, WEIGHT_DTYPES
 from curation.scorers.registry import (AESTHETIC_CLIP_MODEL, AESTHETIC_CLIP_PRETRAINED, DEFAULT_CAPTION_MODEL,
                                        DEFAULT_CAPTION_PRETRAINED, RANDOM_WEIGHT_MODELS, available_scorers)
 from curation.workspace import Workspace
@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "shards, e.g. cuda:0,cuda:1)")
     parser.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                         help="autocast precision: auto = fp16 on CUDA, bf16 on CPUs with AMX, else fp32")
+    parser.add_argument("--weights", default="fp32", choices=list(WEIGHT_DTYPES),
+                        help="dtype the models' weights are held in (fp16: CUDA only; default: %(default)s)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="channels_last memory format for the models' convolutions and image inputs")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the image towers through torch.compile (first batches are slower)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per model batch (default: %(default)s)")
     parser.add_argument("--num-workers", type=int, default=None,
                         help="decode worker processes (default: one per spare CPU core, at most 8)")
@@ -76,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         scorers=[s.strip() for s in args.scorers.split(",") if s.strip()],
         model=args.model, pretrained=_default_weights(args.pretrained, args.model, DEFAULT_MODEL, DEFAULT_PRETRAINED),
         device=devices[0], allow_random_weights=args.allow_random_weights,
-        precision=args.precision, batch_size=args.batch_size, num_workers=args.num_workers,
+        precision=args.precision, weights=args.weights, channels_last=args.channels_last, compile=args.compile,
+        batch_size=args.batch_size, num_workers=args.num_workers,
         rank=args.rank, world_size=args.world_size, force=args.force,
         zeroshot_prompts=_zeroshot_prompts(args.zeroshot_prompts), aesthetic_checkpoint=args.aesthetic_checkpoint,
         aesthetic_model=args.aesthetic_model, aesthetic_pretrained=_aesthetic_weights(args),

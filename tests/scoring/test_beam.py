@@ -43,6 +43,8 @@ def test_beam_matches_the_local_job(twin_workspaces, tiny_model):
             for key, value in mine.items():
                 if isinstance(value, float):
                     assert theirs[key] == pytest.approx(value, abs=1e-5), (path, key)
+                elif key.endswith("_embedding"):  # float16: Beam's threads may run forwards at once (1 ulp apart)
+                    assert theirs[key] == pytest.approx(value, abs=1e-3), (path, key)
                 else:
                     assert theirs[key] == value, (path, key)
     again = score_with_beam(beam_ws, config)
