@@ -85,6 +85,7 @@ class ClipModelSpec(BaseModel):
     weights: Literal["fp32", "fp16", "bf16"] = "fp32"
     channels_last: bool = False
     compile: bool = False
+    decode_on_device: bool = False  # JPEGs decoded and transformed on the device (curation.scorers.device_decode)
 
 
 @dataclass

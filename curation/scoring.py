@@ -35,7 +35,6 @@ from typing import Callable, Iterator, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
@@ -43,7 +42,7 @@ from curation.atomic import write_parquet
 from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec
 from curation.sample_sources import committed_units, unit_rows, unit_version
 from curation.scorers.base import Output, PictureNeed, Sample, Scorer, combined_need, frame_needs, sample_preparers
-from curation.scorers.embedding import ImageEmbedder, PendingEmbeddings
+from curation.scorers.embedding import ImageEmbedder, ModelInput, PendingEmbeddings
 from curation.scorers.media import DEFAULT_VIDEO_FRAMES, prepare_sample
 from curation.scorers.registry import (DEFAULT_CAPTION_MODEL, DEFAULT_CAPTION_PRETRAINED, ScorerOptions, build_scorers,
                                        random_weight_models)
@@ -62,7 +61,8 @@ class ScoreConfig(BaseModel):
     """What to score and how; the fields mirror `gristmill score`'s options.
 
     `model`/`pretrained`/`device` pick the CLIP model for model scorers (see `curation.models`), and
-    `weights`/`channels_last`/`compile` how every model of the job is held (see `ClipModelSpec`);
+    `weights`/`channels_last`/`compile`/`decode_on_device` how every model of the job is held and fed (see
+    `ClipModelSpec`, `curation.scorers.device_decode`);
     `allow_random_weights` names the models that may run with random weights when no real ones are found
     (`curation.scorers.registry.RANDOM_WEIGHT_MODELS`: clip, aesthetic, caption; True = all, False = none), so
     a random aesthetic head never makes the CLIP model random as well; `num_workers=None` means one decode
@@ -85,6 +85,7 @@ class ScoreConfig(BaseModel):
     weights: Literal["fp32", "fp16", "bf16"] = "fp32"
     channels_last: bool = False
     compile: bool = False
+    decode_on_device: bool = False
     batch_size: int = Field(64, ge=1)
     num_workers: int | None = Field(None, ge=0)
     video_frames: int = Field(DEFAULT_VIDEO_FRAMES, ge=1)
@@ -120,7 +121,8 @@ class ScoreConfig(BaseModel):
         """The model part of this config."""
         return ClipModelSpec(model=self.model, pretrained=self.pretrained, device=self.device,
                              allow_random_weights="clip" in self.allow_random_weights, weights=self.weights,
-                             channels_last=self.channels_last, compile=self.compile)
+                             channels_last=self.channels_last, compile=self.compile,
+                             decode_on_device=self.decode_on_device)
 
     def scorer_options(self) -> ScorerOptions:
         """The per-scorer settings of this config."""
@@ -308,7 +310,7 @@ class _Started:
 def _start(batch: "Batch", scorers: list[Scorer], plan: dict, embedders: dict[str, ImageEmbedder],
            beside: dict[str, ThreadPoolExecutor], reports: dict) -> _Started:
     mine = {s.name: [x for x in batch.samples if s.name in plan[x.shard]] for s in scorers}
-    pending = [embedders[key].start(owners, images, counts) for key, (images, owners, counts) in batch.inputs.items()]
+    pending = [embedders[key].start(inputs) for key, inputs in batch.inputs.items()]
     cpu_rows = {s.name: beside[s.name].submit(_timed_rows, s, mine[s.name], reports[s.name])
                 for s in scorers if s.name in beside and mine[s.name]}
     return _Started(batch.samples, mine, pending, cpu_rows)
@@ -378,28 +380,23 @@ def _loader(ws: Workspace, scorers: list[Scorer], plan: dict, config: ScoreConfi
 class Batch:
     """A batch of prepared samples with each model's inputs stacked (built by `collate` in the worker).
 
-    `inputs` maps an embedder key to (images, owners, counts): the frames of the samples that have that input,
-    concatenated in order, `counts[i]` of them for `owners[i]`; those samples no longer hold the tensor, so it
-    travels and is pinned once.
+    `inputs` maps an embedder key to the samples' inputs of that model (`ModelInput`: frames concatenated in
+    order, and undecoded JPEGs when decoding on the device); the samples no longer hold them, so they travel
+    and are pinned once.
     """
 
     samples: list[Sample]
-    inputs: dict[str, tuple[torch.Tensor, list[Sample], list[int]]]
+    inputs: dict[str, ModelInput]
 
     @classmethod
     def collate(cls, samples: list[Sample], keys: set[str]) -> "Batch":
         """The batch of `samples` with the inputs under `keys` stacked."""
-        inputs = {}
-        for key in keys:
-            owners = [s for s in samples if isinstance(s.prepared.get(key), torch.Tensor)]
-            if owners:
-                tensors = [s.prepared.pop(key) for s in owners]
-                inputs[key] = (torch.cat(tensors), owners, [t.shape[0] for t in tensors])
-        return cls(samples, inputs)
+        inputs = {key: ModelInput.take(samples, key) for key in keys}
+        return cls(samples, {key: value for key, value in inputs.items() if value is not None})
 
     def pin_memory(self) -> "Batch":
         """Pinned copies of the stacked inputs and of the samples' other tensors (the DataLoader calls this)."""
-        self.inputs = {key: (images.pin_memory(), owners, counts) for key, (images, owners, counts) in self.inputs.items()}
+        self.inputs = {key: value.pin_memory() for key, value in self.inputs.items()}
         self.samples = [s.pin_memory() for s in self.samples]
         return self
 

@@ -24,6 +24,7 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from curation.scorers.base import Scorer, combined_need, frame_needs, sample_preparers
+from curation.scorers.embedding import ModelInput
 from curation.scorers.media import prepare_sample
 from curation.scorers.registry import build_scorers
 from curation.sample_sources import committed_units, unit_version
@@ -65,6 +66,10 @@ class ScorersModelHandler(ModelHandler[Element, Result, LoadedScorers]):
     def run_inference(self, batch: Sequence[Element], model: LoadedScorers,
                       inference_args: dict[str, Any] | None = None) -> Iterable[Result]:
         samples = [self._prepare(element, model.scorers) for element in batch]
+        for embedder in {s.embedder.key: s.embedder for s in model.scorers if s.embedder is not None}.values():
+            inputs = ModelInput.take(samples, embedder.key)  # each model's image forward once, as in the job
+            if inputs is not None:
+                embedder.start(inputs).wait()
         results: list[dict[str, dict]] = [{} for _ in samples]
         for scorer in model.scorers:
             mine = [i for i, s in enumerate(samples) if scorer.name in self.plan[s.shard]]

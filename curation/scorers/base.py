@@ -67,17 +67,20 @@ class Sample:
 @dataclass(frozen=True)
 class PictureNeed:
     """The smallest decoded picture a scorer works from: shorter side >= `short` px and longer side >= `long` px
-    (or the picture as stored, when it is smaller)."""
+    (or the picture as stored, when it is smaller); `encoded`: a JPEG image may reach the preparer undecoded
+    (`sample.frames` None, `sample.data` its bytes), for decoding on the device."""
 
     short: int = 0
     long: int = 0
+    encoded: bool = False
 
 
 def combined_need(needs: list["PictureNeed | None"]) -> "PictureNeed | None":
     """What every one of `needs` is satisfied by; None (full resolution) when any of them is None."""
     if any(need is None for need in needs):
         return None
-    return PictureNeed(max((n.short for n in needs), default=0), max((n.long for n in needs), default=0))
+    return PictureNeed(max((n.short for n in needs), default=0), max((n.long for n in needs), default=0),
+                       encoded=bool(needs) and all(n.encoded for n in needs))
 
 
 @dataclass(frozen=True)

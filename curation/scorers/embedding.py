@@ -26,6 +26,8 @@ import torch
 
 from curation.models import ClipModelSpec, LoadedClip, autocast_dtype, check_clip_spec, load_clip
 from curation.scorers.base import PictureNeed, Sample
+from curation.scorers.device_decode import TensorTransform, decode_on_device, encoded_jpeg
+from curation.scorers.media import decode_failure
 
 _EMBEDDERS: "weakref.WeakValueDictionary[tuple, ImageEmbedder]" = weakref.WeakValueDictionary()
 _LOCK = threading.Lock()
@@ -34,6 +36,46 @@ _LOCK = threading.Lock()
 def frames_to_tensor(sample: Sample, transform) -> torch.Tensor:
     """The model's eval transform over a sample's frames: a (n_frames, 3, H, W) float tensor."""
     return torch.stack([transform(frame) for frame in sample.frames])
+
+
+def frames_or_jpeg(sample: Sample, transform) -> torch.Tensor:
+    """`frames_to_tensor`, or, for a JPEG the worker left undecoded (decoding on the device), its bytes."""
+    if sample.frames is None:
+        return encoded_jpeg(sample)
+    return frames_to_tensor(sample, transform)
+
+
+@dataclass
+class ModelInput:
+    """One model's inputs of a batch: `images` the frames of `owners`, concatenated (`counts[i]` for owner i),
+    and `jpegs` the undecoded JPEG bytes of `jpeg_owners` (decoding on the device)."""
+
+    images: torch.Tensor | None
+    owners: list[Sample]
+    counts: list[int]
+    jpegs: list[torch.Tensor]
+    jpeg_owners: list[Sample]
+
+    @classmethod
+    def take(cls, samples: list[Sample], key: str) -> "ModelInput | None":
+        """The inputs under `key` of `samples`, removed from them (so they travel once); None if none has one."""
+        frames = [s for s in samples if _is_frames(s.prepared.get(key))]
+        jpegs = [s for s in samples if isinstance(s.prepared.get(key), torch.Tensor) and s not in frames]
+        if not frames and not jpegs:
+            return None
+        tensors = [s.prepared.pop(key) for s in frames]
+        return cls(torch.cat(tensors) if tensors else None, frames, [t.shape[0] for t in tensors],
+                   [s.prepared.pop(key) for s in jpegs], jpegs)
+
+    def pin_memory(self) -> "ModelInput":
+        """The same input with its frames in pinned memory."""
+        if self.images is not None:
+            self.images = self.images.pin_memory()
+        return self
+
+
+def _is_frames(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() == 4
 
 
 def mean_embedding(frames: torch.Tensor) -> torch.Tensor:
@@ -51,6 +93,7 @@ class ImageEmbedder:
         self.key = f"image:{spec.model}@{digest}"  # the sample.prepared / sample.embeddings key
         self.clip: LoadedClip | None = None
         self.dtype: torch.dtype | None = None
+        self._on_device: TensorTransform | None = None
 
     def check(self) -> None:
         """Raise a GristmillError now, without loading, when the model or its weights are unusable."""
@@ -69,13 +112,23 @@ class ImageEmbedder:
         return torch.autocast(self.clip.device.type, dtype=self.dtype) if self.dtype else nullcontext()
 
     def preparer(self):
-        """The picklable worker-side transform of a sample's frames."""
-        return partial(frames_to_tensor, transform=self.load().preprocess)
+        """The picklable worker-side transform of a sample's frames (or its JPEG bytes, decoding on the device)."""
+        clip = self.load()
+        if self.spec.decode_on_device:
+            self._tensor_transform()  # refuse a transform the device path cannot run, before any work
+            return partial(frames_or_jpeg, transform=clip.preprocess)
+        return partial(frames_to_tensor, transform=clip.preprocess)
 
     def picture_need(self) -> PictureNeed | None:
-        """The model's input size on the shorter side (every open_clip resize mode then has the pixels it uses)."""
+        """The model's input size on the shorter side (every open_clip resize mode then has the pixels it uses);
+        JPEGs may stay undecoded when decoding on the device."""
         side = self.load().input_side
-        return PictureNeed(short=side) if side else None
+        return PictureNeed(short=side, encoded=self.spec.decode_on_device) if side else None
+
+    def _tensor_transform(self) -> TensorTransform:
+        if self._on_device is None:
+            self._on_device = TensorTransform.of(self.load().preprocess)
+        return self._on_device
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised float32 CPU embeddings of preprocessed images (N, 3, H, W)."""
@@ -84,10 +137,25 @@ class ImageEmbedder:
             done.synchronize()
         return host
 
-    def start(self, samples: list[Sample], images: torch.Tensor, counts: list[int]) -> "PendingEmbeddings":
-        """Launch the forward of `images`: the frames of `samples`, `counts[i]` of them for sample i, in order."""
-        host, done = self._launch(images)
-        return PendingEmbeddings(self.key, samples, counts, host, done)
+    def start(self, inputs: ModelInput) -> "PendingEmbeddings":
+        """Launch the forward of a batch's inputs (JPEGs decoded and transformed on the device first; one that
+        fails to decode becomes its sample's error)."""
+        parts, owners, counts = [], list(inputs.owners), list(inputs.counts)
+        if inputs.images is not None:
+            parts.append(self.clip.image_input(inputs.images))
+        if inputs.jpegs:
+            transform = self._tensor_transform()
+            for sample, image in zip(inputs.jpeg_owners, decode_on_device(inputs.jpegs, self.clip.device)):
+                if isinstance(image, Exception):
+                    sample.errors[self.key] = decode_failure(image)
+                    continue
+                parts.append(self.clip.image_input(transform(image)[None]))
+                owners.append(sample)
+                counts.append(1)
+        if not parts:
+            return PendingEmbeddings(self.key, [], [], torch.empty(0), None)
+        host, done = self._launch(torch.cat(parts))
+        return PendingEmbeddings(self.key, owners, counts, host, done)
 
     def _launch(self, images: torch.Tensor) -> tuple[torch.Tensor, "torch.cuda.Event | None"]:
         """(embeddings on the host, the CUDA event after which they are there; None on CPU: they are now)."""
@@ -104,10 +172,9 @@ class ImageEmbedder:
 
     def frame_embeddings(self, samples: list[Sample]) -> list[torch.Tensor]:
         """Each sample's (n_frames, dim) embeddings; one forward over the samples that have none yet."""
-        todo = [s for s in samples if self.key not in s.embeddings]
-        if todo:
-            counts = [s.prepared[self.key].shape[0] for s in todo]
-            self.start(todo, torch.cat([s.prepared[self.key] for s in todo]), counts).wait()
+        inputs = ModelInput.take([s for s in samples if self.key not in s.embeddings], self.key)
+        if inputs is not None:
+            self.start(inputs).wait()
         return [s.embeddings[self.key] for s in samples]
 
     def sample_embeddings(self, samples: list[Sample]) -> torch.Tensor:

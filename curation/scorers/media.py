@@ -71,6 +71,10 @@ def _decode_image(data: bytes, need: PictureNeed | None) -> tuple[Image.Image, t
         return image.convert("RGB"), size
 
 
+def _is_jpeg_image(sample: Sample) -> bool:
+    return sample.media_type == "image" and isinstance(sample.data, bytes) and sample.data.startswith(b"\xff\xd8")
+
+
 def describe(exc: Exception) -> str:
     """'Type: message' of an exception, without memory addresses, so the same failure reads the same everywhere."""
     return f"{type(exc).__name__}: {_ADDRESS.sub('', str(exc))}"
@@ -105,7 +109,8 @@ def prepare_sample(
             sample.error = f"unreadable: {exc}"
         else:
             try:
-                sample.frames, sample.stored_size = decode_media(sample.data, sample.media_type, n_frames, need)
+                if not (need and need.encoded and _is_jpeg_image(sample)):  # else decoded on the device
+                    sample.frames, sample.stored_size = decode_media(sample.data, sample.media_type, n_frames, need)
             except Exception as exc:  # PIL and PyAV raise many types for corrupt input
                 sample.error = decode_failure(exc)
     for name, (prepare, needs_frames) in preparers.items():

@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="channels_last memory format for the models' convolutions and image inputs")
     parser.add_argument("--compile", action="store_true",
                         help="run the image towers through torch.compile (first batches are slower)")
+    parser.add_argument("--decode-on-device", action="store_true",
+                        help="decode JPEGs on the device (nvjpeg on CUDA) and run the model transform there; applies "
+                             "when every frame scorer reads CLIP embeddings (clip, zeroshot, aesthetic)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per model batch (default: %(default)s)")
     parser.add_argument("--num-workers", type=int, default=None,
                         help="decode worker processes (default: one per spare CPU core, at most 8)")
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, pretrained=_default_weights(args.pretrained, args.model, DEFAULT_MODEL, DEFAULT_PRETRAINED),
         device=devices[0], allow_random_weights=args.allow_random_weights,
         precision=args.precision, weights=args.weights, channels_last=args.channels_last, compile=args.compile,
+        decode_on_device=args.decode_on_device,
         batch_size=args.batch_size, num_workers=args.num_workers,
         rank=args.rank, world_size=args.world_size, force=args.force,
         zeroshot_prompts=_zeroshot_prompts(args.zeroshot_prompts), aesthetic_checkpoint=args.aesthetic_checkpoint,

@@ -11,7 +11,7 @@ from curation.models import ClipModelSpec
 from curation.scorers.base import Sample
 from curation.scorers.basic import BasicScorer
 from curation.scorers.clip import ClipScorer
-from curation.scorers.embedding import image_embedder
+from curation.scorers.embedding import ModelInput, image_embedder
 from curation.scoring import Batch, ScoreConfig, score
 from curation.workspace import Workspace
 from tests.scoring.helpers import corpus_items, write_shards
@@ -28,19 +28,20 @@ def _sample(name: str, frames: int | None, key: str = "image:x") -> Sample:
 def test_collate_stacks_each_model_input_once_and_keeps_the_samples_order():
     samples = [_sample("a", 1), _sample("bb", 3), _sample("failed", None), _sample("dddd", 1)]
     batch = Batch.collate(samples, keys={"image:x", "image:absent"})
-    images, owners, counts = batch.inputs["image:x"]
-    assert [s.sample_id for s in owners] == ["a", "bb", "dddd"] and counts == [1, 3, 1]
-    assert images.shape == (5, 3, 4, 4) and images[:, 0, 0, 0].tolist() == [1, 2, 2, 2, 4]
+    inputs = batch.inputs["image:x"]
+    assert [s.sample_id for s in inputs.owners] == ["a", "bb", "dddd"] and inputs.counts == [1, 3, 1]
+    assert inputs.images.shape == (5, 3, 4, 4) and inputs.images[:, 0, 0, 0].tolist() == [1, 2, 2, 2, 4]
+    assert inputs.jpegs == []
     assert "image:absent" not in batch.inputs
     assert all("image:x" not in s.prepared and "basic" in s.prepared for s in samples)  # travels once
     copy = pickle.loads(pickle.dumps(batch))  # as it comes back from a worker: owners are the batch's samples
-    assert all(any(o is s for s in copy.samples) for o in copy.inputs["image:x"][1])
+    assert all(any(o is s for s in copy.samples) for o in copy.inputs["image:x"].owners)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory needs a CUDA device")
 def test_pin_memory_pins_the_stacked_inputs():
     batch = Batch.collate([_sample("a", 2), _sample("b", 1)], keys={"image:x"}).pin_memory()
-    assert batch.inputs["image:x"][0].is_pinned()
+    assert batch.inputs["image:x"].images.is_pinned()
 
 
 def test_one_launched_forward_gives_every_sample_its_own_frame_embeddings(tiny_model, tiny_checkpoint):
@@ -49,7 +50,7 @@ def test_one_launched_forward_gives_every_sample_its_own_frame_embeddings(tiny_m
     side = embedder.clip.input_side
     frames = [torch.randn(n, 3, side, side, generator=torch.Generator().manual_seed(n)) for n in (1, 3, 2)]
     samples = [Sample(f"s{i}", None, "video") for i in range(3)]
-    embedder.start(samples, torch.cat(frames), [1, 3, 2]).wait()
+    embedder.start(ModelInput(torch.cat(frames), samples, [1, 3, 2], [], [])).wait()
     for sample, images in zip(samples, frames):
         assert sample.embeddings[embedder.key].shape == (images.shape[0], embedder.clip.embed_dim)
         assert torch.allclose(sample.embeddings[embedder.key], embedder.encode_images(images), atol=1e-5)
