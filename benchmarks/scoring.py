@@ -28,7 +28,9 @@ model transform, images/s per decode worker), transfer (pinned host batches copi
 compute (the median bare forward).
 
     python benchmarks/scoring.py [--measures clip,shared,decode] [--device cpu|cuda] [--model ViT-B-32]
-                                 [--batch-size 64] [--samples 256] [--decode-samples 512] [--repeats 3] [--json]
+                                 [--batch-size 64] [--samples 256] [--decode-samples 512] [--repeats 3]
+                                 [--precision auto] [--weights fp32|bf16|fp16] [--channels-last] [--compile]
+                                 [--decode-on-device] [--json]
 """
 import argparse
 import io
@@ -206,7 +208,7 @@ def bare_s(bare: str, scorer: ClipScorer, images: torch.Tensor, captions: list[s
             scorer.encode(images[start:start + batch_size], captions[start:start + batch_size])
             continue
         with torch.inference_mode(), scorer._autocast():
-            model.encode_image(images[start:start + batch_size]).cpu()
+            model.encode_image(scorer.clip.image_input(images[start:start + batch_size])).cpu()
     return time.perf_counter() - started
 
 
@@ -248,7 +250,9 @@ def measure(root: Path, args: argparse.Namespace) -> list[dict]:
     """Build the workspace, then run each of `args.measures` for `args.repeats` rounds; see the module docstring."""
     ws = build_workspace(root, args.samples)
     base = ScoreConfig(model=args.model, pretrained=None, allow_random_weights=True, device=args.device,
-                       precision=args.precision, batch_size=args.batch_size, num_workers=args.num_workers, force=True)
+                       precision=args.precision, weights=args.weights, channels_last=args.channels_last,
+                       compile=args.compile, decode_on_device=args.decode_on_device, batch_size=args.batch_size,
+                       num_workers=args.num_workers, force=True)
     scorer = ClipScorer(base.model_spec(), base.precision)
     scorer.load()  # held for the whole run: the job's scorers get this model (and its embedder) from the caches
     images, captions, decode_seconds = predecode(ws, scorer)
@@ -312,6 +316,10 @@ def main() -> int:
                         help=f"photo-like {DECODE_SIDE}-px JPEGs of the decode measure (default: %(default)s)")
     parser.add_argument("--num-workers", type=int, default=None, help="decode workers (default: the job's default)")
     parser.add_argument("--precision", default="auto", help="autocast precision, as `gristmill score` (default: auto)")
+    parser.add_argument("--weights", default="fp32", help="model weights dtype, as `gristmill score` (default: fp32)")
+    parser.add_argument("--channels-last", action="store_true", help="as `gristmill score --channels-last`")
+    parser.add_argument("--compile", action="store_true", help="as `gristmill score --compile`")
+    parser.add_argument("--decode-on-device", action="store_true", help="as `gristmill score --decode-on-device`")
     parser.add_argument("--repeats", type=int, default=MIN_ROUNDS,
                         help=f"rounds per comparison, at least {MIN_ROUNDS} (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON list (for python -m benchmarks)")
