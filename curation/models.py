@@ -16,8 +16,9 @@ Loaded models are shared: scorers that ask for the same spec and weights in one 
 aesthetic on one model) get one `LoadedClip`, held while any of them holds it. Precision is not part of the
 model: scorers run it under autocast (`autocast_dtype`). How the model is held is part of the spec: its weights
 in fp16 or bf16 (`weights`; fp16 on CUDA only), `channels_last` memory format for its convolutions and inputs,
-and `compile` (the image tower through `torch.compile`); `LoadedClip.image_input` casts inputs to match. torch and open_clip are imported where they are
-used, so the CLI can read the defaults here without loading them.
+and `compile` (the image tower through `torch.compile`); `LoadedClip.image_input` casts inputs to match.
+torch and open_clip are imported where they are used, so the CLI can read the defaults here without loading
+them.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal, get_args
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict
@@ -48,7 +49,8 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 HUB_PROBE_TIMEOUT_S = 3.0
 RANDOM_INIT_SEED = 0
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-WEIGHT_DTYPES = ("fp32", "fp16", "bf16")
+WeightDtype = Literal["fp32", "fp16", "bf16"]  # how a model's weights are held (ClipModelSpec.weights)
+WEIGHT_DTYPES = get_args(WeightDtype)
 
 TINY_MODEL = "gristmill-tiny-vit"
 TINY_CONFIG = {
@@ -82,7 +84,7 @@ class ClipModelSpec(BaseModel):
     device: str = "cpu"
     allow_random_weights: bool = False
     cache_dir: str | None = None
-    weights: Literal["fp32", "fp16", "bf16"] = "fp32"
+    weights: WeightDtype = "fp32"
     channels_last: bool = False
     compile: bool = False
     decode_on_device: bool = False  # JPEGs decoded and transformed on the device (curation.scorers.device_decode)
@@ -155,7 +157,7 @@ def _load(spec: ClipModelSpec, device: torch.device, checkpoint: str | None, tag
             decoder = model.text_decoder  # the std of open_clip's (unreachable) MultimodalTransformer init
             torch.nn.init.normal_(decoder.text_projection, std=decoder.width ** -0.5)
     model.eval()
-    dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[spec.weights]
+    dtype = torch_dtype(spec.weights)
     if dtype is not None:
         model.to(dtype)
     if spec.channels_last:
@@ -200,7 +202,14 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16 if device.type == "cpu" and cpu_has_amx() else None
     if precision == "fp16" and device.type != "cuda":
         raise GristmillError(f"precision fp16 needs a CUDA device, not {device}; use fp32 or bf16")
-    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    return torch_dtype(precision)
+
+
+def torch_dtype(name: str) -> torch.dtype | None:
+    """The torch dtype of "fp16" or "bf16"; None for "fp32" (plain float32, no cast)."""
+    import torch
+
+    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
 def cpu_has_amx() -> bool:

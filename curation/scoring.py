@@ -31,7 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from curation.atomic import write_parquet
-from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec
+from curation.models import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipModelSpec, WeightDtype
 from curation.sample_sources import committed_units, unit_rows, unit_version
 from curation.scorers.base import Output, PictureNeed, Sample, Scorer, combined_need, frame_needs, sample_preparers
 from curation.scorers.embedding import ImageEmbedder, ModelInput, PendingEmbeddings
@@ -82,7 +82,7 @@ class ScoreConfig(BaseModel):
     device: str = "cpu"
     allow_random_weights: tuple[str, ...] = ()
     precision: str = "auto"
-    weights: Literal["fp32", "fp16", "bf16"] = "fp32"
+    weights: WeightDtype = "fp32"
     channels_last: bool = False
     compile: bool = False
     decode_on_device: bool = False

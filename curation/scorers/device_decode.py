@@ -15,16 +15,11 @@ import torch
 
 from curation.errors import GristmillError
 from curation.scorers.base import Sample
-
-JPEG_MAGIC = b"\xff\xd8"
-
+from curation.scorers.media import is_jpeg_image
 
 def encoded_jpeg(sample: Sample) -> torch.Tensor | None:
     """The stored bytes of a JPEG image sample as a uint8 tensor (what `decode_jpeg` takes), else None."""
-    data = sample.data
-    if sample.media_type != "image" or not isinstance(data, bytes) or not data.startswith(JPEG_MAGIC):
-        return None
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    return torch.frombuffer(bytearray(sample.data), dtype=torch.uint8) if is_jpeg_image(sample) else None
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class ModelInput:
     def take(cls, samples: list[Sample], key: str) -> "ModelInput | None":
         """The inputs under `key` of `samples`, removed from them (so they travel once); None if none has one."""
         frames = [s for s in samples if _is_frames(s.prepared.get(key))]
-        jpegs = [s for s in samples if isinstance(s.prepared.get(key), torch.Tensor) and s not in frames]
+        jpegs = [s for s in samples if _is_jpeg_bytes(s.prepared.get(key))]
         if not frames and not jpegs:
             return None
         tensors = [s.prepared.pop(key) for s in frames]
@@ -76,6 +76,10 @@ class ModelInput:
 
 def _is_frames(value) -> bool:
     return isinstance(value, torch.Tensor) and value.dim() == 4
+
+
+def _is_jpeg_bytes(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() == 1
 
 
 def mean_embedding(frames: torch.Tensor) -> torch.Tensor:

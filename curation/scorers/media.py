@@ -71,7 +71,8 @@ def _decode_image(data: bytes, need: PictureNeed | None) -> tuple[Image.Image, t
         return image.convert("RGB"), size
 
 
-def _is_jpeg_image(sample: Sample) -> bool:
+def is_jpeg_image(sample: Sample) -> bool:
+    """True for an image sample whose stored bytes are a JPEG (by its start-of-image marker)."""
     return sample.media_type == "image" and isinstance(sample.data, bytes) and sample.data.startswith(b"\xff\xd8")
 
 
@@ -109,7 +110,7 @@ def prepare_sample(
             sample.error = f"unreadable: {exc}"
         else:
             try:
-                if not (need and need.encoded and _is_jpeg_image(sample)):  # else decoded on the device
+                if not (need and need.encoded and is_jpeg_image(sample)):  # else decoded on the device
                     sample.frames, sample.stored_size = decode_media(sample.data, sample.media_type, n_frames, need)
             except Exception as exc:  # PIL and PyAV raise many types for corrupt input
                 sample.error = decode_failure(exc)
