@@ -13,6 +13,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from curation.errors import GristmillError
+from curation.scorers import embedding
 from curation.scorers.device_decode import TensorTransform, decode_on_device
 from curation.scoring import ScoreConfig, score
 from curation.synthetic.images import photo_like
@@ -70,10 +71,21 @@ def _scores(ws, tmp_path, name, scorers, **options):
     return {r["sample_id"]: r for r in pq.read_table(copy.path("scores", "clip")).to_pylist()}
 
 
-def test_a_job_decoding_on_the_device_scores_like_the_workers(jpeg_ws, tmp_path, tiny_model, tiny_checkpoint):
+def test_a_job_decoding_on_the_device_scores_like_the_workers(jpeg_ws, tmp_path, tiny_model, tiny_checkpoint,
+                                                              monkeypatch):
+    decoded_here = []  # JPEGs handed to the device decoder (workers are in this process: num_workers=0)
+
+    def counting(jpegs, device):
+        decoded_here.extend(jpegs)
+        return decode_on_device(jpegs, device)
+
+    monkeypatch.setattr(embedding, "decode_on_device", counting)
     model = dict(model=tiny_model, pretrained=str(tiny_checkpoint))
     host = _scores(jpeg_ws, tmp_path, "host", ["clip"], **model)
+    assert decoded_here == []
     device = _scores(jpeg_ws, tmp_path, "device", ["clip"], decode_on_device=True, **model)
+    assert len(decoded_here) == 7  # the six photos and the corrupt one; the PNG was decoded by the worker
+    decoded_here.clear()
     assert host.keys() == device.keys() and len(host) == 8
     for sample_id, row in host.items():
         if row["error"]:
@@ -84,5 +96,6 @@ def test_a_job_decoding_on_the_device_scores_like_the_workers(jpeg_ws, tmp_path,
             assert device[sample_id]["clip_score"] == pytest.approx(row["clip_score"], abs=0.05)
     # with basic in the job every picture is decoded by the workers: the scores are those of the usual job
     with_basic = _scores(jpeg_ws, tmp_path, "basic", ["basic", "clip"], decode_on_device=True, **model)
+    assert decoded_here == []
     usual = _scores(jpeg_ws, tmp_path, "usual", ["basic", "clip"], **model)
     assert {k: r["clip_score"] for k, r in with_basic.items()} == {k: r["clip_score"] for k, r in usual.items()}
