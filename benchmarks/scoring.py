@@ -37,6 +37,7 @@ import io
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -287,6 +288,13 @@ def measure(root: Path, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory so far of this process and of its largest finished child process (decode workers,
+    the crawl that built the workspace), MB."""
+    return {who: round(resource.getrusage(flag).ru_maxrss / 1024, 1)
+            for who, flag in (("main", resource.RUSAGE_SELF), ("largest_child", resource.RUSAGE_CHILDREN))}
+
+
 def _row(name: str, target: float, ratios: list[float], where: dict, fields: dict) -> dict:
     """One result row in the shape `python -m benchmarks` reads."""
     return {
@@ -299,6 +307,7 @@ def _row(name: str, target: float, ratios: list[float], where: dict, fields: dic
         "higher_is_better": True,
         "where_time_goes_images_per_s": where,
         "weights": "random (PLACEHOLDER): the same computation as real weights",
+        "peak_rss_mb": peak_rss_mb(),
         "machine": f"{platform.node()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
@@ -337,7 +346,8 @@ def main() -> int:
         print(f"{row['measure']}\n  gristmill score: {row['gristmill']} images/s   bare: {row['baseline']} images/s   "
               f"ratio {row['ratio']} (min {low}, max {high}; target >= {row['target']})\n  where time goes "
               f"(images/s): {row['where_time_goes_images_per_s']} with {row['decode_workers']} decode worker(s)\n"
-              f"  runs {row['runs']}; {row['weights']}; {row['machine']}, load average {row['load_average']}")
+              f"  runs {row['runs']}; peak RSS {row['peak_rss_mb']} MB; {row['weights']}; {row['machine']}, "
+              f"load average {row['load_average']}")
     return 0
 
 
