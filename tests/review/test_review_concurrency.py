@@ -12,27 +12,43 @@ from curation.workspace import Workspace
 ROOT = Path(__file__).parents[2]
 
 
-def _writer(ws: Workspace, reviewer: str, n: int, action: str) -> subprocess.Popen:
+def _writer(ws: Workspace, reviewer: str, n: int, action: str, pause_at: int | None = None) -> subprocess.Popen:
+    pause = [str(pause_at)] if pause_at is not None else []
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.review.writer", str(ws.root), reviewer, str(n), action],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "tests.review.writer", str(ws.root), reviewer, str(n), action, *pause],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def _until_paused(process: subprocess.Popen) -> list[str]:
+    """The event ids a writer acknowledged before it paused."""
+    lines = []
+    while (line := process.stdout.readline().strip()) != "paused":
+        assert line, "the writer ended before its pause"
+        lines.append(line)
+    return lines
 
 
 def test_two_writers_a_killed_writer_and_compaction_lose_nothing(tmp_path):
     ws = Workspace.init(tmp_path / "ws")
-    alice = _writer(ws, "alice", 1000, "accept")
-    bob = _writer(ws, "bob", 1000, "reject")
+    alice = _writer(ws, "alice", 1000, "accept", pause_at=500)
+    bob = _writer(ws, "bob", 1000, "reject", pause_at=500)
     victim = _writer(ws, "victim", 100_000, "accept")
     acknowledged_by_victim = [victim.stdout.readline().strip() for _ in range(300)]
     victim.send_signal(signal.SIGKILL)  # mid-stream: it is appending as fast as it can
     victim.wait()
-    compactions = 0
-    while alice.poll() is None or bob.poll() is None:
-        compact(ws)  # races with the live writers and removes the victim's dead journal
+    acknowledged = set(acknowledged_by_victim) | set(_until_paused(alice)) | set(_until_paused(bob))
+    compact(ws)  # with both writers mid-stream, journals open: removes the victim's dead journal
+    compactions = 1
+    for process in (alice, bob):
+        process.stdin.write("go on\n")
+        process.stdin.flush()
+    while True:  # and again while they write, at least once more
+        compact(ws)
         compactions += 1
+        if alice.poll() is not None and bob.poll() is not None:
+            break
         time.sleep(0.05)
-    acknowledged = set(acknowledged_by_victim)
     for name, process in (("alice", alice), ("bob", bob)):
         out, err = process.communicate()
         assert process.returncode == 0, f"writer {name} failed:\n{err}"
